@@ -1,0 +1,449 @@
+"""Native PyTorch parallelism for model.GPT: the SMP v1 knobs mapped to DeviceMesh, TP, pipelining and FSDP2.
+
+    layout = Layout.from_args(args, world_size=dist.get_world_size())
+    mesh = build_mesh(layout, device_type="cuda")
+    pm = parallelize(model, mesh=mesh, layout=layout)           # model: a full GPT built with the same seed everywhere
+    loss = pm.forward_backward(x, y)                             # x, y: this model-parallel group's batch
+    norm = pm.clip_grads_(max_norm); optimizer.step()
+
+Layout and mesh
+- world = pp * dp * tp; dp is what is left: world / (pp * tp) (SMP's rdp).
+- Mesh dims are ordered by `placement_strategy`, the right-most letter varying fastest, as in SMP:
+  cluster = "DPT" -> dims ("dp", "pp", "tp"): tp ranks are neighbours (one NVLink island);
+  spread  = "TPD" -> dims ("tp", "pp", "dp"): dp ranks are neighbours.
+- Global rank 0 is always on the first pipeline stage; the loss lives on the last stage.
+
+Batch semantics (`prescaled_batch`, SMP's meaning; data is sharded only over the dp ranks)
+- prescaled_batch=1: `batch_size` B is the batch of one model-parallel group (all tp and pp ranks of a group see
+  the same B samples). dp rank r reads global rows [r*B, (r+1)*B). Global batch = dp * B.
+- prescaled_batch=0: `batch_size` B is per SMP dp rank, where SMP's dp = world / pp counts tp ranks. In SMP each tp
+  rank reads its own B rows and SMP all-gathers them across tp, so a group trains on tp * B rows. Natively every tp
+  rank of dp rank r reads the same tp * B rows [r*tp*B, (r+1)*tp*B) directly (the data source is indexed by global
+  row, so this is exactly the set of rows SMP's all-gather would produce, in tp-rank order, with no communication).
+  Global batch = dp * tp * B = (world / pp) * B.
+- The group batch is split into `microbatches` equal microbatches (it must divide).
+
+Pipeline (pp > 1, torch.distributed.pipelining)
+- `model.blocks` is split into pp contiguous, near-equal runs; stage 0 also owns wte/wpe, the last stage
+  ln_f/lm_head and the loss. The tied wte/lm_head weight exists on both end stages; their gradients are summed
+  over a (first, last) process group after backward, so both copies stay identical.
+- pipeline=simple -> ScheduleGPipe; pipeline=interleaved -> Schedule1F1B (SMP's "interleaved" is 1F1B-like,
+  not Megatron's virtual stages).
+- active_microbatches A (exact semantics): no stage ever holds the activations of more than A microbatches at once.
+  1F1B holds at most pp - stage_index <= pp microbatches, so with pipeline=interleaved and A >= pp the whole
+  step is one 1F1B schedule. Otherwise the step runs as ceil(M / A) consecutive GPipe rounds of at most A
+  microbatches each (gradients accumulate over rounds; a pipeline flush between rounds is the price of the cap).
+  A = 0 means no cap. With pp = 1 microbatches run one after another (gradient accumulation), so at most one is
+  in flight and A has no further effect.
+- Losses are mean over all tokens of the group batch: each microbatch loss is divided by M (scale_grads=False).
+
+Tensor parallel (tp > 1, applied on the 1-D mesh["tp"], so loss_parallel also works on torch 2.11)
+- q/k/v and mlp.c_fc colwise, attn.c_proj and mlp.c_proj rowwise, wte rowwise (vocab-sharded), lm_head colwise,
+  wte and lm_head re-tied after sharding (both Shard(0) on the vocab dim).
+- optimize=memory adds sequence parallelism: LayerNorms SequenceParallel, the residual stream sharded on the
+  sequence dim (positions are added before `drop`, whose input is re-laid out Replicate -> Shard(1)).
+  optimize=speed keeps norms and the residual stream replicated.
+- With pp = 1 the head keeps vocab-sharded logits and the loss runs under loss_parallel(); with pp > 1 the logits
+  are gathered (Replicate) because stage outputs cross the pipeline as plain tensors.
+
+Data parallel (dp > 1)
+- shard_optimizer_state=1: FSDP2 fully_shard per block and on the stage root over mesh["dp"] with
+  reshard_after_forward=False: parameters stay gathered between forward and backward, gradients are
+  reduce-scattered and optimizer state lives only on the owning dp rank (ZeRO-2, a superset of SMP's ZeRO-1).
+  Works with TP (2-D DTensors) and with PP on gloo/CPU and NCCL.
+- shard_optimizer_state=0: DDP semantics: after backward all gradients are flattened and all-reduced (mean) over
+  mesh["dp"] in one call; every dp rank keeps full optimizer state.
+
+Activation checkpointing (per stage, on that stage's blocks; torch.utils.checkpoint, use_reentrant=False)
+- each: one checkpoint per block; contiguous: one per stage; group_<n>: runs of n blocks (never crossing stages).
+- offload_activations: the checkpointed activations (each segment's input) are stored on the host with
+  torch.autograd.graph.save_on_cpu (pinned on CUDA) and brought back on demand during backward.
+  activation_loading_horizon has no native equivalent (no prefetch).
+
+Mixed precision: bf16/fp16 autocast over fp32 master weights. fp16 uses a dynamic loss scale (x2 every 1000 clean
+steps, /2 and skip the step on inf/nan), applied inside the loss so it also works across pipeline stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+from torch.distributed.tensor import DTensor, Replicate, Shard
+from torch.distributed.tensor.parallel import (
+    ColwiseParallel,
+    PrepareModuleInput,
+    RowwiseParallel,
+    SequenceParallel,
+    loss_parallel,
+    parallelize_module,
+)
+from torch.utils.checkpoint import checkpoint
+
+from model import GPT, lm_loss
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    batch_size: int = 1
+    microbatches: int = 1
+    active_microbatches: int = 0  # 0 = no cap
+    prescaled_batch: bool = True
+    pipeline: str = "interleaved"  # interleaved | simple
+    optimize: str = "speed"  # speed | memory
+    placement_strategy: str = "cluster"  # cluster | spread
+    activation_checkpointing: str = "none"  # none | each | contiguous | group_<n>
+    offload_activations: bool = False
+    shard_optimizer_state: bool = False
+    bf16: bool = False
+    fp16: bool = False
+
+    @classmethod
+    def from_args(cls, args, *, world_size: int) -> Layout:
+        tp, pp = args.tensor_parallel_degree, args.pipeline_parallel_degree
+        if world_size % (tp * pp):
+            raise ValueError(f"world_size({world_size}) % (tp({tp}) * pp({pp})) != 0")
+        ac = args.activation_strategy if args.activation_checkpointing else "none"
+        layout = cls(
+            tp=tp, pp=pp, dp=world_size // (tp * pp), batch_size=args.batch_size, microbatches=args.microbatches,
+            active_microbatches=args.active_microbatches, prescaled_batch=bool(args.prescaled_batch),
+            pipeline=args.pipeline, optimize=args.optimize, placement_strategy=args.placement_strategy,
+            activation_checkpointing=ac, offload_activations=bool(args.offload_activations),
+            shard_optimizer_state=bool(args.shard_optimizer_state), bf16=bool(args.bf16), fp16=bool(args.fp16),
+        )
+        layout.validate(args.num_layers, args.num_heads, args.hidden_width)
+        return layout
+
+    @property
+    def group_batch(self) -> int:
+        """Samples one model-parallel group trains on per step (see the module docstring)."""
+        return self.batch_size if self.prescaled_batch else self.tp * self.batch_size
+
+    @property
+    def global_batch(self) -> int:
+        return self.dp * self.group_batch
+
+    def validate(self, num_layers: int, num_heads: int, hidden_width: int) -> None:
+        problems = []
+        if self.group_batch % self.microbatches:
+            problems.append(f"group batch({self.group_batch}) % microbatches({self.microbatches}) != 0")
+        if num_heads % self.tp:
+            problems.append(f"num_heads({num_heads}) % tp({self.tp}) != 0")
+        if num_layers < self.pp:
+            problems.append(f"num_layers({num_layers}) < pp({self.pp})")
+        if self.pipeline not in ("interleaved", "simple"):
+            problems.append(f"pipeline={self.pipeline!r}; expected interleaved | simple")
+        if self.optimize not in ("speed", "memory"):
+            problems.append(f"optimize={self.optimize!r}; expected speed | memory")
+        if self.placement_strategy not in ("cluster", "spread"):
+            problems.append(f"placement_strategy={self.placement_strategy!r}; expected cluster | spread")
+        if self.bf16 and self.fp16:
+            problems.append("bf16 and fp16 are exclusive")
+        _ = ac_groups(self.activation_checkpointing, list(range(num_layers)))  # raises on a bad strategy
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def build_mesh(layout: Layout, *, device_type: str) -> DeviceMesh:
+    """3-D (pp, dp, tp) mesh; dim order from placement_strategy (right-most varies fastest)."""
+    names = ("dp", "pp", "tp") if layout.placement_strategy == "cluster" else ("tp", "pp", "dp")
+    sizes = {"dp": layout.dp, "pp": layout.pp, "tp": layout.tp}
+    return init_device_mesh(device_type, tuple(sizes[n] for n in names), mesh_dim_names=names)
+
+
+def ac_groups(strategy: str, block_ids: list) -> list[list]:
+    """Blocks per checkpoint segment: [] for none."""
+    if strategy == "none":
+        return []
+    if strategy == "each":
+        return [[b] for b in block_ids]
+    if strategy == "contiguous":
+        return [list(block_ids)] if block_ids else []
+    if strategy.startswith("group_") and strategy[6:].isdigit() and int(strategy[6:]) > 0:
+        n = int(strategy[6:])
+        return [block_ids[i : i + n] for i in range(0, len(block_ids), n)]
+    raise ValueError(f"activation_strategy={strategy!r}; expected each | contiguous | group_<n>")
+
+
+def split_blocks(num_layers: int, pp: int) -> list[list[int]]:
+    """Contiguous near-equal runs of block indices, earlier stages get the extra block."""
+    base, extra = divmod(num_layers, pp)
+    sizes = [base + (i < extra) for i in range(pp)]
+    starts = list(itertools.accumulate([0] + sizes))
+    return [list(range(starts[i], starts[i + 1])) for i in range(pp)]
+
+
+class Stage(nn.Module):
+    """The part of a GPT one pipeline stage runs (the whole model when pp = 1). FQNs match GPT's."""
+
+    def __init__(self, model: GPT, *, first: bool, last: bool, block_ids: list[int]) -> None:
+        super().__init__()
+        self.first, self.last = first, last
+        if first:
+            self.wte, self.wpe, self.drop = model.wte, model.wpe, model.drop
+        self.blocks = nn.ModuleDict({str(i): model.blocks[i] for i in block_ids})
+        if last:
+            self.ln_f, self.lm_head = model.ln_f, model.lm_head
+        self.ac_groups: list[list[str]] = []
+        self.offload = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.first:  # same arithmetic as GPT.embed
+            x = self.drop(self.wte(x) + self.wpe(torch.arange(x.shape[1], device=x.device)))
+        if self.ac_groups:
+            for group in self.ac_groups:
+                offload = torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda) if self.offload else contextlib.nullcontext()
+                with offload:  # saves exactly the segment input (what checkpoint keeps) on the host
+                    x = checkpoint(self._run, x, group, use_reentrant=False)
+        else:
+            x = self._run(x, list(self.blocks))
+        return self.lm_head(self.ln_f(x)) if self.last else x
+
+    def _run(self, x: torch.Tensor, names: list[str]) -> torch.Tensor:
+        for name in names:
+            x = self.blocks[name](x)
+        return x
+
+
+def _tp_plan(stage: Stage, *, sequence_parallel: bool, vocab_parallel_loss: bool) -> dict:
+    sp = sequence_parallel
+    plan = {}
+    if stage.first:
+        plan["wte"] = RowwiseParallel(input_layouts=Replicate())  # output Replicate; wpe added after
+        if sp:
+            plan["drop"] = PrepareModuleInput(
+                input_layouts=(Replicate(),), desired_input_layouts=(Shard(1),), use_local_output=True
+            )
+    seq_in = (Shard(1),) if sp else (Replicate(),)
+    for name in stage.blocks:
+        p = f"blocks.{name}"
+        plan[f"{p}.attn.q"] = ColwiseParallel()
+        plan[f"{p}.attn.k"] = ColwiseParallel()
+        plan[f"{p}.attn.v"] = ColwiseParallel()
+        plan[f"{p}.attn.c_proj"] = RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())
+        plan[f"{p}.mlp.c_fc"] = ColwiseParallel()
+        plan[f"{p}.mlp.c_proj"] = RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())
+        if sp:
+            plan[f"{p}.ln_1"] = SequenceParallel()
+            plan[f"{p}.ln_2"] = SequenceParallel()
+            plan[f"{p}.attn"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
+            plan[f"{p}.mlp"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
+    if stage.last:
+        if sp:
+            plan["ln_f"] = SequenceParallel()
+        plan["lm_head"] = ColwiseParallel(
+            input_layouts=Shard(1) if sp else Replicate(),
+            output_layouts=Shard(-1) if vocab_parallel_loss else Replicate(),
+            use_local_output=not vocab_parallel_loss,
+        )
+    return plan
+
+
+def _fsdp(stage: Stage, dp_mesh: DeviceMesh) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    for block in stage.blocks.values():
+        fully_shard(block, mesh=dp_mesh, reshard_after_forward=False)
+    fully_shard(stage, mesh=dp_mesh, reshard_after_forward=False)  # embeddings, head (tied pair stays together)
+
+
+def _end_stage_group(mesh: DeviceMesh, pp: int):
+    """Process group of the first and last stage ranks at this rank's (dp, tp) coordinate (tied embeddings)."""
+    if pp == 2:
+        return mesh["pp"].get_group()
+    ranks = mesh.mesh.movedim(mesh.mesh_dim_names.index("pp"), -1).reshape(-1, pp)
+    mine = None
+    for row in ranks.tolist():  # every rank creates every group, in the same order
+        group = dist.new_group([row[0], row[-1]])
+        if dist.get_rank() in (row[0], row[-1]):
+            mine = group
+    return mine
+
+
+class ParallelModel:
+    """A parallelized Stage plus the step logic that depends on the layout."""
+
+    def __init__(self, stage: Stage, *, mesh: DeviceMesh, layout: Layout, device: torch.device) -> None:
+        self.stage, self.mesh, self.layout, self.device = stage, mesh, layout, device
+        self.fsdp = layout.dp > 1 and layout.shard_optimizer_state
+        self.vocab_parallel_loss = layout.tp > 1 and layout.pp == 1
+        self.loss_scale = 2.0**16 if layout.fp16 else 1.0
+        self._good_steps = 0
+        self._schedules: dict[int, object] = {}
+        # every rank takes part in creating the groups; middle stages get None
+        self._end_group = _end_stage_group(mesh, layout.pp) if layout.pp > 1 else None
+
+    # ---- forward + backward -------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.layout.bf16 or self.layout.fp16:
+            dtype = torch.bfloat16 if self.layout.bf16 else torch.float16
+            return torch.autocast(self.device.type, dtype=dtype)
+        return contextlib.nullcontext()
+
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Run one step's forward and backward on the group batch; the mean loss on the last stage, else None."""
+        if self.layout.pp == 1:
+            return self._step_single_stage(x, y)
+        return self._step_pipeline(x, y)
+
+    def _step_single_stage(self, x, y):
+        m = self.layout.microbatches
+        total = torch.zeros((), device=self.device)
+        for i, (xm, ym) in enumerate(zip(x.tensor_split(m), y.tensor_split(m))):
+            if self.fsdp:
+                self.stage.set_requires_gradient_sync(i == m - 1)
+            lp = loss_parallel() if self.vocab_parallel_loss else contextlib.nullcontext()
+            with lp:  # loss_parallel must also cover backward
+                with self._autocast():
+                    loss = lm_loss(self.stage(xm), ym) / m
+                (loss * self.loss_scale).backward()
+            total += (loss.full_tensor() if isinstance(loss, DTensor) else loss).detach()
+        self._sync_grads()
+        return total
+
+    def _rounds(self) -> list[int]:
+        m, a, pp = self.layout.microbatches, self.layout.active_microbatches, self.layout.pp
+        if self.layout.pipeline == "interleaved" and m >= pp and (a == 0 or a >= pp):
+            return [m]  # one 1F1B schedule: in flight <= pp <= a
+        a = m if a == 0 else min(a, m)
+        return [a] * (m // a) + ([m % a] if m % a else [])
+
+    def _schedule(self, n: int):
+        if n not in self._schedules:
+            from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+
+            layout = self.layout
+            stage = PipelineStage(
+                self.stage, self.mesh["pp"].get_local_rank(), layout.pp, self.device, group=self.mesh["pp"].get_group()
+            )
+            one_f_one_b = layout.pipeline == "interleaved" and n == layout.microbatches and n >= layout.pp
+            cls = Schedule1F1B if one_f_one_b else ScheduleGPipe
+            m = layout.microbatches
+
+            def loss_fn(logits, target):
+                return lm_loss(logits, target) * (self.loss_scale / m)
+
+            self._schedules[n] = cls(stage, n, loss_fn=loss_fn, scale_grads=False)
+        return self._schedules[n]
+
+    def _step_pipeline(self, x, y):
+        mb = x.shape[0] // self.layout.microbatches
+        losses: list[torch.Tensor] = []
+        done = 0
+        for n in self._rounds():
+            sched = self._schedule(n)
+            xs, ys = x[done * mb : (done + n) * mb], y[done * mb : (done + n) * mb]
+            with self._autocast():
+                if self.stage.first:
+                    sched.step(xs)
+                elif self.stage.last:
+                    sched.step(target=ys, losses=losses)
+                else:
+                    sched.step()
+            done += n
+        self._sync_grads()
+        if not self.stage.last:
+            return None
+        return torch.stack([loss.detach().float() for loss in losses]).sum() / self.loss_scale
+
+    # ---- gradients ----------------------------------------------------------------------------------------
+    def _grads(self):
+        return [p.grad for p in self.stage.parameters() if p.grad is not None]
+
+    @staticmethod
+    def _local(t: torch.Tensor) -> torch.Tensor:
+        return t.to_local() if isinstance(t, DTensor) else t
+
+    @torch.no_grad()
+    def _sync_grads(self) -> None:
+        if self.layout.dp > 1 and not self.fsdp:  # DDP semantics: one flat all-reduce (mean) over dp
+            grads = [self._local(g) for g in self._grads()]
+            flat = torch._utils._flatten_dense_tensors(grads)
+            dist.all_reduce(flat, group=self.mesh["dp"].get_group())
+            flat /= self.layout.dp
+            for g, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+                g.copy_(synced)
+        if self._end_group is not None:  # tied wte (first stage) / lm_head (last stage)
+            tied = self.stage.wte.weight if self.stage.first else self.stage.lm_head.weight
+            dist.all_reduce(self._local(tied.grad), group=self._end_group)
+
+    @torch.no_grad()
+    def grad_norm(self) -> torch.Tensor:
+        """Global L2 norm of the (loss-scaled) gradients over all stages, each parameter counted once."""
+        sums: dict[tuple, torch.Tensor] = {}
+        groups: dict[tuple, list] = {}
+        for p in self.stage.parameters():
+            if p.grad is None or (self.layout.pp > 1 and self.stage.last and p is getattr(self.stage, "lm_head").weight):
+                continue  # the last stage's tied copy equals the first stage's wte gradient
+            g = p.grad
+            key, pgs = ("plain",), []
+            if isinstance(g, DTensor):
+                dims = [i for i, pl in enumerate(g.placements) if pl.is_shard()]
+                key, pgs = (id(g.device_mesh), tuple(dims)), [g.device_mesh.get_group(d) for d in dims]
+            sums[key] = sums.get(key, torch.zeros((), device=self.device)) + self._local(g).float().pow(2).sum()
+            groups[key] = pgs
+        total = torch.zeros((), device=self.device)
+        for key, s in sums.items():  # same keys in the same order on every rank of a stage
+            for pg in groups[key]:
+                dist.all_reduce(s, group=pg)
+            total += s
+        if self.layout.pp > 1:
+            dist.all_reduce(total, group=self.mesh["pp"].get_group())
+        return total.sqrt()
+
+    @torch.no_grad()
+    def clip_grads_(self, max_norm: float) -> tuple[float, bool]:
+        """Unscale (fp16) and clip in one multiply; returns (unscaled norm, step_ok). step_ok=False: skip the step."""
+        norm = float(self.grad_norm()) / self.loss_scale
+        if not torch.isfinite(torch.tensor(norm)):
+            self.loss_scale /= 2
+            self._good_steps = 0
+            return norm, False
+        coef = 1.0 / self.loss_scale
+        if max_norm > 0 and norm > max_norm:
+            coef *= max_norm / (norm + 1e-6)
+        if coef != 1.0:
+            torch._foreach_mul_([self._local(g) for g in self._grads()], coef)
+        if self.layout.fp16:
+            self._good_steps += 1
+            if self._good_steps % 1000 == 0:
+                self.loss_scale *= 2
+        return norm, True
+
+    def optimizer(self, *, lr: float, weight_decay: float, fused: bool) -> torch.optim.AdamW:
+        params = list(self.stage.parameters())
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        extra = {"fused": True} if fused else {}
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
+
+
+def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.device, compile: bool = False):
+    """Cut `model` to this rank's pipeline stage, then TP -> activation checkpointing -> compile -> FSDP."""
+    pp_rank = mesh["pp"].get_local_rank()
+    block_ids = split_blocks(len(model.blocks), layout.pp)[pp_rank]
+    stage = Stage(model, first=pp_rank == 0, last=pp_rank == layout.pp - 1, block_ids=block_ids)
+    if layout.tp > 1:
+        vocab_parallel_loss = layout.pp == 1
+        plan = _tp_plan(stage, sequence_parallel=layout.optimize == "memory", vocab_parallel_loss=vocab_parallel_loss)
+        parallelize_module(stage, mesh["tp"], plan)
+        if stage.first and stage.last:
+            stage.lm_head.weight = stage.wte.weight  # re-tie: both are Shard(0) over the vocab
+    stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))
+    stage.offload = layout.offload_activations and bool(stage.ac_groups)
+    if compile:
+        for block in stage.blocks.values():
+            block.compile()
+    if layout.dp > 1 and layout.shard_optimizer_state:
+        _fsdp(stage, mesh["dp"])
+    return ParallelModel(stage, mesh=mesh, layout=layout, device=device)

@@ -1,0 +1,72 @@
+"""Small helpers shared by the native and SMP training paths.
+
+Self-contained (never imports smlaunch); see docs/entrypoint-contract.md for the formats.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+
+import torch
+
+
+def base_dir() -> str:
+    """`$SAGEMAKER_BASE_DIR` when set, else `/opt/ml`."""
+    return os.environ.get("SAGEMAKER_BASE_DIR") or "/opt/ml"
+
+
+def failure_path() -> str:
+    """`$SM_OUTPUT_DIR/failure`, else `<base>/output/failure`."""
+    out = os.environ.get("SM_OUTPUT_DIR") or os.path.join(base_dir(), "output")
+    return os.path.join(out, "failure")
+
+
+def write_failure(rank: int, exc: BaseException) -> None:
+    """Write `rank N: ExcType: message` to the failure file (best effort, never raises)."""
+    text = f"rank {rank}: {type(exc).__name__}: {exc}"
+    try:
+        path = failure_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text[:4096] + "\n")
+    except OSError as err:  # the failure file is advisory; the traceback still goes to stderr
+        print(f"could not write failure file: {err}", file=sys.stderr, flush=True)
+
+
+def log_step(*, step: int, loss: float, step_time_s: float, tokens_per_s: float, mfu: float, mem_gib: float) -> None:
+    """Print the contract's per-step line (global rank 0 only is the caller's job)."""
+    print(
+        f"step={step} loss={loss:.4f} step_time_s={step_time_s:.3f} tokens_per_s={tokens_per_s:.0f} "
+        f"mfu={mfu:.3f} mem_gib={mem_gib:.2f}",
+        flush=True,
+    )
+
+
+def write_metrics(output_data_dir: str, metrics: dict) -> None:
+    """Write `<output_data_dir>/metrics.json` atomically."""
+    os.makedirs(output_data_dir, exist_ok=True)
+    path = os.path.join(output_data_dir, "metrics.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(metrics, f, indent=2)
+    os.replace(tmp, path)
+
+
+def peak_mem_gib(device) -> float:
+    """Peak memory in GiB: CUDA max allocated on a CUDA device, else the process peak RSS."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated(dev) / 2**30
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    if sys.platform == "darwin":
+        return rss / 2**30
+    return rss / 2**20
+
+
+def mfu(tokens_per_s: float, flops_per_token: float, num_gpus: int, peak_flops: float = 989e12) -> float:
+    """Model FLOPs utilisation: achieved model FLOP/s over `num_gpus * peak_flops` (PaLM formula)."""
+    if num_gpus <= 0 or peak_flops <= 0:
+        return 0.0
+    return tokens_per_s * flops_per_token / (num_gpus * peak_flops)

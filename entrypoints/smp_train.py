@@ -1,0 +1,251 @@
+"""GPT-2 training on SageMaker model parallelism v1 (`smdistributed.modelparallel.torch`), nanoGPT-plain.
+
+`train_gpt2.py` calls `main(args)` when `import smdistributed.modelparallel.torch` works (inside the SMP DLCs, or
+with tests/fakes on PYTHONPATH). SageMaker starts one process per GPU through mpirun; the SMP config comes from
+`$SM_HP_MP_PARAMETERS` (it wins over the dict built here from the argv mirrors).
+
+The order follows AWS's train_gpt_simple.py: smp.init -> set_device -> model inside smp.model_creation ->
+smp.DistributedModel -> activation checkpointing -> smp.DistributedOptimizer -> resume -> @smp.step loop -> checkpoints.
+
+Batch arithmetic (docs/entrypoint-contract.md, batch_size):
+    prescaled_batch=1: every rank of a TP group reads the same batch_size samples; data is sharded by rdp
+                       global batch = rdp_size * batch_size, rdp = world / (pp * tp)
+    prescaled_batch=0: every rank (TP ranks included) reads its own batch_size samples; sharded by dp
+                       global batch = dp_size * batch_size, dp = world / pp
+    each smp.step splits the per-rank batch into `microbatches` (batch_size % microbatches == 0)
+    e.g. 16 x p4d (world 128), tp=8, pp=1, prescaled, batch_size=32: 16 * 32 = 512 samples * 512 tokens per step
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import smdistributed.modelparallel.torch as smp
+import torch
+
+import runtime
+from data import TokenSource
+from model import GPT, GPTConfig
+
+SMP_MIRRORS = (  # script hyperparameters passed to smp.init under the same names
+    "tensor_parallel_degree", "pipeline_parallel_degree", "microbatches", "active_microbatches", "optimize",
+    "pipeline", "placement_strategy", "activation_loading_horizon", "sharded_data_parallel_degree",
+)
+SMP_FLAGS = (  # 0/1 script hyperparameters passed to smp.init as bools
+    "ddp", "prescaled_batch", "shard_optimizer_state", "offload_activations", "fp16", "bf16",
+    "delayed_parameter_initialization",
+)
+CHECKPOINT_TAG = "step_{step:08d}"
+
+
+def smp_config(args) -> dict:
+    """The smp.init dict from the argv mirrors (SM_HP_MP_PARAMETERS overrides it inside smp.init)."""
+    config = {key: getattr(args, key) for key in SMP_MIRRORS}
+    config.update({key: bool(getattr(args, key)) for key in SMP_FLAGS})
+    return config
+
+
+def model_dtype(args) -> torch.dtype:
+    """fp16/bf16 as SMP does them: the parameter dtype given to smp.model_creation."""
+    if args.fp16 and args.bf16:
+        raise ValueError("fp16 and bf16 cannot both be enabled")
+    if args.fp16:
+        return torch.float16
+    return torch.bfloat16 if args.bf16 else torch.get_default_dtype()
+
+
+def build_model(args) -> GPT:
+    """Create the GPT inside smp.model_creation (TP when tp > 1, delayed init per the config)."""
+    config = GPTConfig(
+        num_layers=args.num_layers, hidden_width=args.hidden_width, num_heads=args.num_heads,
+        seq_length=args.seq_length, vocab_size=args.vocab_size,
+    )
+    torch.manual_seed(args.seed)
+    with smp.model_creation(tensor_parallelism=smp.tp_size() > 1, dtype=model_dtype(args)):
+        return GPT(config, padded_vocab_size=config.padded_vocab_size(smp.tp_size()))
+
+
+def build_optimizer(module: torch.nn.Module, args) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (nanoGPT), created after smp.DistributedModel as SMP requires."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": args.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
+
+
+def lr_at(step: int, args) -> float:
+    """Linear warm-up to lr, then cosine decay to min_lr at max_steps."""
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    span = max(1, args.max_steps - args.warmup_steps)
+    progress = min(1.0, (step - args.warmup_steps) / span)
+    return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (args.lr - args.min_lr)
+
+
+@smp.step
+def train_step(model, x, y):
+    """One microbatch: forward, then SMP's backward (the loss scale and 1/microbatches are SMP's)."""
+    _, loss = model(x, y)
+    model.backward(loss)
+    return loss
+
+
+def data_shard(args) -> tuple[int, int]:
+    """(shard_index, num_shards): rdp under prescaled_batch (TP ranks share a batch), else dp."""
+    if args.prescaled_batch:
+        return smp.rdp_rank(), smp.rdp_size()
+    return smp.dp_rank(), smp.dp_size()
+
+
+def clip_gradients(model, optimizer, args) -> None:
+    """Global grad-norm clip: FP16 master grads under fp16 (as the AWS example), else the model's grads."""
+    if args.grad_clip <= 0:
+        return
+    if args.fp16:
+        optimizer.clip_master_grads(args.grad_clip)
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    sq_norm = sum(g.float().pow(2).sum() for g in grads) if grads else torch.zeros(())
+    if smp.mp_size() > 1:  # each mp rank holds part of the model (TP-replicated params are counted tp times)
+        torch.distributed.all_reduce(sq_norm, group=smp.get_mp_process_group())
+    coef = args.grad_clip / (float(sq_norm) ** 0.5 + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g.mul_(coef)
+
+
+def mean_over_data_parallel(value: float, args) -> float:
+    """Average a per-rank number over the ranks that read different data."""
+    group = smp.CommGroup.RDP_GROUP if args.prescaled_batch else smp.CommGroup.DP_GROUP
+    values = smp.allgather(value, group)
+    return sum(values) / len(values)
+
+
+def resume(args) -> int:
+    """Resume from `<checkpoint_dir>/newest` when it exists; returns the step to start at."""
+    if not os.path.exists(os.path.join(args.checkpoint_dir, "newest")):
+        return 0
+    user_content = smp.resume_from_checkpoint(args.checkpoint_dir, tag=None, partial=True)
+    return int(user_content["step"])
+
+
+def save(model, optimizer, args, *, step: int) -> str:
+    """Partial (per mp-rank) checkpoint after `step` steps; returns its folder."""
+    tag = CHECKPOINT_TAG.format(step=step)
+    smp.save_checkpoint(
+        args.checkpoint_dir, tag, partial=True, model=model, optimizer=optimizer,
+        user_content={"step": step}, num_kept_partial_checkpoints=2,
+    )
+    return os.path.join(args.checkpoint_dir, f"{tag}_partial")
+
+
+class StopFlag:
+    """Set by SIGTERM (SageMaker stop or spot interruption): the loop checkpoints and exits."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.stop = True
+
+
+def train(model, optimizer, source: TokenSource, args, *, start_step: int, device: torch.device) -> dict:
+    """The step loop; returns the metrics of this run."""
+    shard_index, num_shards = data_shard(args)
+    tokens_per_step = num_shards * args.batch_size * args.seq_length  # global tokens per optimizer step
+    flops_per_token = model.get_module().flops_per_token()
+    stop, checkpoint, losses, times = StopFlag(), None, [], []
+    model.train()
+    step = saved_step = start_step
+    while step < args.max_steps and not stop.stop:
+        t0 = time.perf_counter()
+        x, y = source.batch(step, shard_index=shard_index, num_shards=num_shards, batch_size=args.batch_size)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, args)
+        optimizer.zero_grad(set_to_none=True)
+        loss = train_step(model, x.to(device), y.to(device)).reduce_mean()
+        clip_gradients(model, optimizer, args)
+        optimizer.step()
+        loss = mean_over_data_parallel(float(loss), args)
+        step += 1
+        dt = time.perf_counter() - t0
+        losses.append(loss)
+        times.append(dt)
+        if smp.rank() == 0:
+            tps = tokens_per_step / dt
+            runtime.log_step(step=step, loss=loss, step_time_s=dt, tokens_per_s=tps,
+                             mfu=runtime.mfu(tps, flops_per_token, smp.size()), mem_gib=runtime.peak_mem_gib(device))
+        if args.checkpoint_every_steps and step % args.checkpoint_every_steps == 0:
+            checkpoint, saved_step = save(model, optimizer, args, step=step), step
+    if step > saved_step:  # the end of training, or SIGTERM
+        checkpoint = save(model, optimizer, args, step=step)
+    return summarize(losses, times, args, start_step=start_step, tokens_per_step=tokens_per_step,
+                     flops_per_token=flops_per_token, checkpoint=checkpoint, device=device)
+
+
+def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_token, checkpoint, device) -> dict:
+    """metrics.json content (docs/entrypoint-contract.md); timing skips the first (warm-up) step when it can."""
+    steady = times[1:] or times
+    step_time = sum(steady) / len(steady) if steady else 0.0
+    tps = tokens_per_step / step_time if step_time else 0.0
+    return {
+        "backend": "smp",
+        "world_size": smp.size(),
+        "layout": {"tp": smp.tp_size(), "pp": smp.pp_size(), "dp": smp.rdp_size()},
+        "steps": start_step + len(losses),
+        "start_step": start_step,
+        "losses": losses,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "tokens_per_s": tps,
+        "step_time_s": step_time,
+        "mfu": runtime.mfu(tps, flops_per_token, smp.size()),
+        "peak_mem_gib_per_rank": smp.allgather(runtime.peak_mem_gib(device), smp.CommGroup.WORLD),
+        "checkpoint": checkpoint,
+    }
+
+
+def run(args) -> None:
+    """Everything between smp.init and the final barrier."""
+    smp.init(smp_config(args))
+    device = torch.device("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(smp.local_rank())
+        device = torch.device("cuda", smp.local_rank())
+    source = TokenSource(args.train_dir, seq_length=args.seq_length, vocab_size=args.vocab_size,
+                         seed=args.seed, synthetic=bool(args.synthetic))
+    model = smp.DistributedModel(build_model(args), trace_device="gpu" if device.type == "cuda" else "cpu")
+    if args.activation_checkpointing:
+        smp.set_activation_checkpointing(model.get_module().blocks, strategy=args.activation_strategy)
+    optimizer = smp.DistributedOptimizer(
+        build_optimizer(model.get_module(), args),
+        static_loss_scale=None, dynamic_loss_scale=True,
+        dynamic_loss_args={"scale_window": 1000, "min_scale": 1, "delayed_shift": 2},
+    )
+    start_step = resume(args)
+    if smp.rank() == 0:
+        print(f"smp: world={smp.size()} tp={smp.tp_size()} pp={smp.pp_size()} dp={smp.dp_size()} "
+              f"rdp={smp.rdp_size()} start_step={start_step} max_steps={args.max_steps}", flush=True)
+    metrics = train(model, optimizer, source, args, start_step=start_step, device=device)
+    if metrics["steps"] > start_step:  # a run resumed at max_steps never partitioned the model: nothing new to save
+        smp.save_checkpoint(args.model_dir, "fullmodel.pt", partial=False, model=model,
+                            user_content={"step": metrics["steps"]})
+    if smp.rank() == 0:
+        runtime.write_metrics(args.output_data_dir, metrics)
+    smp.barrier()
+
+
+def main(args) -> None:
+    """Train; on any exception write `rank N: ExcType: message` to the failure file and re-raise."""
+    try:
+        run(args)
+    except Exception as exc:
+        rank = smp.rank() if smp.is_initialized() else int(os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
+        runtime.write_failure(rank, exc)
+        raise

@@ -1,0 +1,298 @@
+"""Train GPT-2 from a job.yaml rendered by smlaunch: SMP v1 on SageMaker, native PyTorch under torchrun elsewhere.
+
+The hyperparameters, data format, log line, metrics.json and failure file are fixed by docs/entrypoint-contract.md.
+If `smdistributed.modelparallel.torch` imports, this hands the parsed arguments to `smp_train.main(args)`;
+otherwise it runs the native path (parallelize.py: DeviceMesh + TP + pipelining + FSDP2), gloo on CPU, NCCL on GPU.
+
+Single process, CPU, synthetic tokens (no torchrun needed):
+    python entrypoints/train_gpt2.py --synthetic 1 --num_layers 4 --hidden_width 64 --num_heads 4 --seq_length 64 \
+        --vocab_size 512 --batch_size 8 --max_steps 20 --checkpoint-dir /tmp/ck --model-dir /tmp/m --output-data-dir /tmp/o
+
+Two GPUs, tensor parallel with sequence parallelism, bf16:
+    torchrun --standalone --nproc_per_node=2 entrypoints/train_gpt2.py --synthetic 1 --tensor_parallel_degree 2 \
+        --optimize memory --bf16 1 --batch_size 16 --prescaled_batch 1 --max_steps 50
+
+Four processes, tp=2 x pp=2, 4 microbatches, 1F1B, checkpoint every block:
+    torchrun --standalone --nproc_per_node=4 entrypoints/train_gpt2.py --synthetic 1 --tensor_parallel_degree 2 \
+        --pipeline_parallel_degree 2 --microbatches 4 --pipeline interleaved --activation_checkpointing 1 \
+        --activation_strategy each --batch_size 8
+
+Batch arithmetic (world = pp * dp * tp; dp = world / (pp * tp) is SMP's rdp):
+    prescaled_batch=1: group batch = batch_size;        global batch = dp * batch_size
+    prescaled_batch=0: group batch = tp * batch_size;   global batch = dp * tp * batch_size = (world / pp) * batch_size
+    tokens per step = global batch * seq_length; microbatch = group batch / microbatches.
+    e.g. 8 GPUs, tp=2, pp=2, batch_size=8, prescaled=1: dp=2, global 16 x 1024 = 16,384 tokens, microbatch 8/4 = 2.
+
+Checkpoints: DCP to <checkpoint-dir>/step_<N> every checkpoint_every_steps, at the end, and when SIGTERM arrives
+(spot interruption; the run then exits 143). A checkpoint counts only once its COMPLETE marker exists (written last);
+a start resumes from the newest complete one: model, optimizer, loss scale and step (the data depends only on the
+step, so a resumed run sees the same batches). An extra native-only flag, --compile 1, torch.compiles each block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+import traceback
+
+import torch
+
+import runtime
+
+CONTRACT_INTS = {
+    "num_layers": 12, "hidden_width": 768, "num_heads": 12, "seq_length": 1024, "vocab_size": 50257, "batch_size": 8,
+    "max_steps": 100, "warmup_steps": 10, "seed": 1234, "checkpoint_every_steps": 0, "tensor_parallel_degree": 1,
+    "pipeline_parallel_degree": 1, "microbatches": 1, "active_microbatches": 0, "activation_loading_horizon": 4,
+    "sharded_data_parallel_degree": 1,
+}
+CONTRACT_FLOATS = {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "grad_clip": 1.0}
+CONTRACT_BOOLS = {
+    "activation_checkpointing": 0, "synthetic": 0, "prescaled_batch": 0, "shard_optimizer_state": 0,
+    "offload_activations": 0, "ddp": 1, "fp16": 0, "bf16": 0, "delayed_parameter_initialization": 0, "compile": 0,
+}
+CONTRACT_STRS = {
+    "activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved", "placement_strategy": "cluster",
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for k, v in CONTRACT_INTS.items():
+        p.add_argument(f"--{k}", type=int, default=v)
+    for k, v in CONTRACT_FLOATS.items():
+        p.add_argument(f"--{k}", type=float, default=v)
+    for k, v in CONTRACT_BOOLS.items():
+        p.add_argument(f"--{k}", type=int, choices=(0, 1), default=v)
+    for k, v in CONTRACT_STRS.items():
+        p.add_argument(f"--{k}", type=str, default=v)
+    base = runtime.base_dir()
+    p.add_argument("--train-dir", "--train_dir", dest="train_dir", default=os.environ.get("SM_CHANNEL_TRAIN"))
+    p.add_argument("--model-dir", "--model_dir", dest="model_dir",
+                   default=os.environ.get("SM_MODEL_DIR") or os.path.join(base, "model"))
+    p.add_argument("--output-data-dir", "--output_data_dir", dest="output_data_dir",
+                   default=os.environ.get("SM_OUTPUT_DATA_DIR") or os.path.join(base, "output", "data"))
+    p.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir",
+                   default=os.path.join(base, "checkpoints"))
+    args, _unknown = p.parse_known_args(argv)  # the toolkit adds --mp_parameters and sagemaker_* keys
+    mp = os.environ.get("SM_HP_MP_PARAMETERS")
+    if mp:  # SMP's launch-time parameters win over the argv mirrors
+        for key, value in json.loads(mp).items():
+            key = "pipeline_parallel_degree" if key == "partitions" else key
+            if hasattr(args, key):
+                setattr(args, key, int(value) if isinstance(value, bool) else value)
+    return args
+
+
+def smp_available() -> bool:
+    try:
+        import smdistributed.modelparallel.torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def lr_at(step: int, args) -> float:
+    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr at max_steps (nanoGPT)."""
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    span = max(1, args.max_steps - args.warmup_steps)
+    ratio = min(1.0, (step - args.warmup_steps) / span)
+    return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (args.lr - args.min_lr)
+
+
+def init_distributed() -> tuple[torch.device, int]:
+    """torchrun env, or a one-process group when started plainly; returns (device, global rank)."""
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        device = torch.device("cpu")
+        dist.init_process_group("gloo")
+    return device, dist.get_rank()
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------------------
+MARKER = "COMPLETE"
+
+
+def latest_checkpoint(checkpoint_dir: str) -> tuple[int, str] | None:
+    found = []
+    for name in os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []:
+        path = os.path.join(checkpoint_dir, name)
+        if name.startswith("step_") and name[5:].isdigit() and os.path.exists(os.path.join(path, MARKER)):
+            found.append((int(name[5:]), path))
+    return max(found) if found else None
+
+
+def save_checkpoint(pm, optimizer, step: int, checkpoint_dir: str) -> str:
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    path = os.path.join(checkpoint_dir, f"step_{step}")
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer)
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
+    dist.barrier()
+    if dist.get_rank() == 0:  # the marker goes last: a checkpoint without it is ignored on resume
+        with open(os.path.join(path, MARKER), "w") as f:
+            json.dump({"step": step, "loss_scale": pm.loss_scale}, f)
+    dist.barrier()
+    return path
+
+
+def load_checkpoint(pm, optimizer, path: str) -> int:
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer)
+    state = {"model": model_sd, "optim": optim_sd}
+    dcp.load(state, checkpoint_id=path)
+    set_state_dict(pm.stage, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    with open(os.path.join(path, MARKER)) as f:
+        meta = json.load(f)
+    pm.loss_scale = meta["loss_scale"]
+    return meta["step"]
+
+
+# ---- native training ------------------------------------------------------------------------------------------
+def train_native(args) -> None:
+    import torch.distributed as dist
+    from data import TokenSource
+    from model import GPT, GPTConfig
+    from parallelize import Layout, build_mesh, parallelize
+
+    device, rank = init_distributed()
+    world = dist.get_world_size()
+    layout = Layout.from_args(args, world_size=world)
+    mesh = build_mesh(layout, device_type=device.type)
+    source = TokenSource(args.train_dir, seq_length=args.seq_length, vocab_size=args.vocab_size, seed=args.seed,
+                         synthetic=bool(args.synthetic))  # before the model: a missing channel fails fast
+
+    config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
+    torch.manual_seed(args.seed)
+    with torch.device(device):
+        model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
+    flops_per_token = model.flops_per_token()
+    pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
+    del model  # blocks of other stages are freed
+    optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=device.type == "cuda")
+
+    start_step, checkpoint = 0, None
+    found = latest_checkpoint(args.checkpoint_dir)
+    if found:
+        start_step = load_checkpoint(pm, optimizer, found[1])
+        checkpoint = found[1]
+        if rank == 0:
+            print(f"resumed from {found[1]} at step {start_step}", flush=True)
+
+    stop = {"signal": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
+    dp_rank = mesh["dp"].get_local_rank()
+    tokens_per_step = layout.global_batch * args.seq_length
+    last_ranks = layout.dp * layout.tp  # ranks holding the loss (last stage)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    losses, times = [], []
+    step = start_step
+    while step < args.max_steps:
+        t0 = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, args)
+        # rows [dp_rank * group_batch, (dp_rank + 1) * group_batch) of the global batch at this step
+        x, y = source.batch(step, shard_index=dp_rank, num_shards=layout.dp, batch_size=layout.group_batch)
+        loss = pm.forward_backward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        _norm, ok = pm.clip_grads_(args.grad_clip)
+        if ok:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        stats = torch.stack([loss if loss is not None else torch.zeros((), device=device),
+                             torch.tensor(float(stop["signal"]), device=device)])
+        dist.all_reduce(stats)  # loss from the last stage (mean over dp, equal over tp); SIGTERM on any rank
+        mean_loss, stopping = stats[0].item() / last_ranks, stats[1].item() > 0
+        dt = time.perf_counter() - t0
+        losses.append(mean_loss)
+        times.append(dt)
+        if rank == 0:
+            tps = tokens_per_step / dt
+            runtime.log_step(step=step, loss=mean_loss, step_time_s=dt, tokens_per_s=tps,
+                             mfu=runtime.mfu(tps, flops_per_token, world), mem_gib=runtime.peak_mem_gib(device))
+        every = args.checkpoint_every_steps
+        if stopping or (every and step % every == 0) or step == args.max_steps:
+            checkpoint = save_checkpoint(pm, optimizer, step, args.checkpoint_dir)
+        if stopping:
+            if rank == 0:
+                print(f"SIGTERM: checkpoint {checkpoint} written at step {step}; exiting", flush=True)
+            dist.destroy_process_group()
+            sys.exit(143)
+
+    save_model(pm, args.model_dir)
+    finish(args, layout=layout, world=world, device=device, losses=losses, times=times, start_step=start_step,
+           tokens_per_step=tokens_per_step, flops_per_token=flops_per_token, checkpoint=checkpoint)
+    dist.destroy_process_group()
+
+
+def save_model(pm, model_dir: str) -> None:
+    """The trained weights as a DCP directory <model_dir>/model (reshardable to any layout; torch.distributed
+    .checkpoint.format_utils.dcp_to_torch_save turns it into one torch.save file)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    dcp.save({"model": get_model_state_dict(pm.stage)}, checkpoint_id=os.path.join(model_dir, "model"))
+
+
+def finish(args, *, layout, world, device, losses, times, start_step, tokens_per_step, flops_per_token, checkpoint):
+    import torch.distributed as dist
+
+    mems = [None] * world
+    dist.all_gather_object(mems, runtime.peak_mem_gib(device))
+    if dist.get_rank() != 0:
+        return
+    warm = times[min(len(times) - 1, max(1, len(times) // 4)):] if times else [0.0]  # skip compile / warm-up steps
+    step_time = statistics.median(warm)
+    tps = tokens_per_step / step_time if step_time else 0.0
+    runtime.write_metrics(args.output_data_dir, {
+        "backend": "native", "world_size": world, "layout": {"tp": layout.tp, "pp": layout.pp, "dp": layout.dp},
+        "steps": len(losses), "start_step": start_step, "losses": losses,
+        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+        "tokens_per_s": tps, "step_time_s": step_time, "mfu": runtime.mfu(tps, flops_per_token, world),
+        "peak_mem_gib_per_rank": mems, "checkpoint": checkpoint,
+        "step_times_s": times, "global_batch": layout.global_batch, "flops_per_token": flops_per_token,
+    })
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        if smp_available():
+            import smp_train
+
+            smp_train.main(args)
+        else:
+            train_native(args)
+    except Exception as exc:  # SystemExit (SIGTERM's exit 143) passes through untouched
+        runtime.write_failure(rank, exc)
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)  # don't hang in process-group teardown while other ranks wait in a collective
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from smlaunch.cli import main
+
+sys.exit(main())

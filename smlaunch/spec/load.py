@@ -1,0 +1,292 @@
+"""Read a job spec: YAML with line numbers, ``${ENV}`` substitution, ``--set`` overrides, typed errors.
+
+Every way a spec can be wrong before the rulebook runs ends here as one :class:`SpecError` whose message
+names the file, the field path, the YAML line and a fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from smlaunch.errors import SpecError
+from smlaunch.spec.models import JobSpec
+
+MAX_SPEC_BYTES = 1024 * 1024
+"""A job spec is a few KB; anything over 1 MiB is the wrong file."""
+
+FieldPath = tuple[str | int, ...]
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a spec came from: a file (or ``<dict>``) and the YAML line of each field path."""
+
+    name: str
+    lines: dict[FieldPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: Iterable[str | int]) -> int | None:
+        """Line of ``path`` or of its closest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """``("smp", "microbatches")`` -> ``smp.microbatches``; list indices as ``[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_spec(
+    source: str | os.PathLike | Mapping[str, Any],
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+) -> JobSpec:
+    """Load and type a job spec from a YAML file path or a dict.
+
+    ``overrides`` are ``section.key=value`` strings (values parsed as YAML scalars) or a ``{dotted: value}``
+    dict; they apply after ``${VAR}`` / ``${VAR:-default}`` substitution from ``env`` (default: os.environ).
+
+    >>> spec = load_spec("templates/gpt2-30b.yaml", ["training.max_steps=10"])  # doctest: +SKIP
+    """
+    env = os.environ if env is None else env
+    if isinstance(source, Mapping):
+        data, src = dict(source), Source("<dict>")
+    else:
+        path = Path(source)
+        data, lines = _parse_yaml(path, _read_text(path))
+        src = Source(str(path), lines)
+    data = _substitute(_drop_empty_sections(data), env, src, ())
+    for dotted_key, value in _parse_overrides(overrides):
+        _apply_override(data, dotted_key, value, src)
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_validation(exc, src)) from None
+    spec._source = src
+    return spec
+
+
+OPTIONAL_SECTIONS = ("smp", "data", "output", "sagemaker")
+
+
+def _drop_empty_sections(data: dict) -> dict:
+    """An optional section whose keys are all commented out (``output:`` then comments) means "defaults"."""
+    return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise SpecError(f"{path}: no such file", fix="check the path, or create one with `smlaunch init`")
+    if path.is_dir():
+        raise SpecError(f"{path} is a directory, not a job spec", fix=f"pass a file, e.g. {path}/job.yaml")
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path} is {size / 2**20:.1f} MiB; a job spec is a few KB", fix="pass the job.yaml")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise SpecError(f"{path} is binary, not YAML", fix="pass the job.yaml (a text file)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path} is not UTF-8 text (byte {exc.start})", fix="save the file as UTF-8") from None
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[dict, dict[FieldPath, int]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError(f"{path} is empty", fix="start from `smlaunch init --preset gpt2-small-local`")
+        lines: dict[FieldPath, int] = {}
+        data = _construct(loader, node, (), lines)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise SpecError(f"{path}: YAML syntax error at {where}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{path}: the top level must be a mapping of sections, got {_kind(data)}",
+            fix="start with `name: my-job` and the sections model, cluster, smp, training",
+        )
+    return data, lines
+
+
+def _construct(loader: Any, node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise SpecError(f"line {key_node.start_mark.line + 1}: keys must be plain names, got {_kind(key)}")
+            key = str(key)
+            if key in result:
+                raise SpecError(
+                    f"line {key_node.start_mark.line + 1}: key {dotted((*path, key))!r} appears twice",
+                    fix="keep one of them",
+                )
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _construct(loader, value_node, (*path, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, child, (*path, i), lines) for i, child in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _substitute(value: Any, env: Mapping[str, str], src: Source, path: FieldPath) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, src, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, src, (*path, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        line = src.line_of(path)
+        raise SpecError(
+            f"{src.name}{f':{line}' if line else ''}: {dotted(path)} uses ${{{name}}}, which is not set",
+            field=dotted(path),
+            fix=f"export {name}=..., or write ${{{name}:-default}}",
+        )
+
+    return _ENV.sub(replace, value)
+
+
+def _parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
+    if isinstance(overrides, Mapping):
+        return list(overrides.items())
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set {item!r}: expected section.key=value", fix="e.g. --set training.max_steps=10")
+        try:
+            value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parsed.append((key.strip(), value))
+    return parsed
+
+
+def _apply_override(data: dict, dotted_key: str, value: Any, src: Source) -> None:
+    parts = dotted_key.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SpecError(
+                f"--set {dotted_key}: {'.'.join(parts[: depth + 1])} is a value, not a section",
+                fix=f"set it directly: --set {'.'.join(parts[: depth + 1])}=...",
+            )
+        node = child
+    node[parts[-1]] = value
+    src.lines.pop(tuple(parts), None)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _format_validation(exc: ValidationError, src: Source) -> str:
+    problems = []
+    seen: set[tuple] = set()
+    for error in exc.errors():
+        path = tuple(p for p in error["loc"] if not _is_union_tag(p))
+        key = (path, error["type"])
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(_describe(error, path, src))
+    head = f"{src.name}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the job spec"
+    return head + "\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool", "none"})
+
+
+def _describe(error: dict, path: FieldPath, src: Source) -> str:
+    line = src.line_of(path)
+    where = f"{dotted(path) or '(top level)'}{f' (line {line})' if line else ''}"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {dotted((*path[:-1], close[0]))!r}?" if close else f"allowed here: {', '.join(allowed)}"
+        return f"{where}: unknown key; {hint}"
+    if kind == "missing":
+        return f"{where}: required{_example(path)}"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else _kind(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {shown})"
+
+
+_EXAMPLES = {
+    ("name",): "name: my-gpt2-job",
+    ("model",): "model: {preset: gpt2-30b}",
+    ("cluster",): "cluster: {instance_type: ml.p4d.24xlarge, instance_count: 16}",
+    ("training",): "training: {batch_size: 32, max_steps: 100}",
+    ("cluster", "instance_type"): "instance_type: ml.p4d.24xlarge",
+    ("training", "batch_size"): "batch_size: 32",
+    ("training", "max_steps"): "max_steps: 100",
+}
+
+
+def _example(path: FieldPath) -> str:
+    if path in _EXAMPLES:
+        return f"; for example `{_EXAMPLES[path]}`"
+    if path[:1] == ("model",):
+        return "; set model.preset (e.g. gpt2-small) or give every shape key"
+    return ""
+
+
+def _allowed_keys(path: FieldPath) -> list[str]:
+    model: type[BaseModel] | None = JobSpec
+    for part in path:
+        info = model.model_fields.get(str(part)) if model else None
+        annotation = getattr(info, "annotation", None)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is None:
+        return []
+    names = []
+    for name, info in model.model_fields.items():
+        names.append(name)
+        if info.alias:
+            names.append(info.alias)
+    return sorted(names)

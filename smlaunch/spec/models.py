@@ -1,0 +1,272 @@
+"""The typed job spec: what a user writes in ``job.yaml``.
+
+Field names are the user-facing contract. Under ``smp:`` they are SMP v1's own names and defaults, so a
+user can paste parameters from AWS documentation. Every model forbids unknown keys and is frozen; derived
+values (data-parallel degree, global batch, ...) live in :mod:`smlaunch.layout`, rules in
+:mod:`smlaunch.spec.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr, model_validator
+
+from smlaunch.catalog import INSTANCES, PRESETS
+
+CHECKPOINTING_PATTERN = r"^(none|each|contiguous|group_[1-9][0-9]*)$"
+PLACEMENTS = ("cluster", "spread", "DPT", "DTP", "PDT", "PTD", "TDP", "TPD")
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+
+class ModelSpec(Strict):
+    """The GPT-2 model: a preset, explicit shape keys, or a preset with some keys overridden."""
+
+    preset: Literal[tuple(PRESETS)] | None = Field(  # type: ignore[valid-type]
+        None, description="A GPT-2 size: " + ", ".join(PRESETS) + ". Explicit keys below override it."
+    )
+    num_layers: PositiveInt = Field(description="Transformer blocks.")
+    hidden_width: PositiveInt = Field(description="Model width (d_model).")
+    num_heads: PositiveInt = Field(description="Attention heads; must divide hidden_width.")
+    seq_length: PositiveInt = Field(description="Tokens per sample (context length).")
+    vocab_size: PositiveInt = Field(description="Vocabulary size before padding for tensor parallelism.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
+            shape = PRESETS[data["preset"]]
+            data = {**{f: getattr(shape, f) for f in shape.__dataclass_fields__}, **data}
+        return data
+
+    def num_params(self) -> int:
+        """Parameter count (tied embeddings, learned positions), before vocabulary padding."""
+        from smlaunch.catalog import ModelShape
+
+        return ModelShape(
+            self.num_layers, self.hidden_width, self.num_heads, self.seq_length, self.vocab_size
+        ).num_params()
+
+
+class SpotSpec(Strict):
+    """Managed spot training."""
+
+    enabled: bool = Field(False, description="Use managed spot instances (needs checkpointing to resume).")
+    max_wait_hours: PositiveFloat | None = Field(
+        None, description="Longest wait for spot capacity plus run time; default max_run_hours + 24."
+    )
+
+
+class ClusterSpec(Strict):
+    """The SageMaker training cluster."""
+
+    instance_type: str = Field(pattern=r"^ml\.", description="SageMaker instance type, e.g. ml.p4d.24xlarge.")
+    instance_count: PositiveInt = Field(1, description="Number of instances (nodes).")
+    processes_per_host: PositiveInt | None = Field(
+        None, description="MPI processes per instance, one per GPU; default: the instance's GPU count."
+    )
+    volume_size_gb: PositiveInt = Field(100, description="EBS volume per instance, GB.")
+    max_run_hours: PositiveFloat = Field(24.0, description="SageMaker stops the job after this many hours.")
+    spot: SpotSpec = Field(default_factory=SpotSpec)
+
+    @property
+    def gpus_per_host(self) -> int | None:
+        """Processes per host as resolved: the explicit value, else the catalog's GPU count."""
+        if self.processes_per_host is not None:
+            return self.processes_per_host
+        instance = INSTANCES.get(self.instance_type)
+        return instance.num_gpus if instance else None
+
+
+class SmpSpec(Strict):
+    """SMP v1 ``modelparallel`` parameters, under SMP's own names and defaults (smp-v1.md §3)."""
+
+    pipeline_parallel_degree: PositiveInt = Field(
+        1, alias="partitions", description="Pipeline stages (SMP's `partitions`). 1 means no pipeline."
+    )
+    tensor_parallel_degree: PositiveInt = Field(1, description="Tensor parallel degree. 1 means disabled.")
+    microbatches: PositiveInt = Field(1, description="Pipeline microbatches per step; 1 means no pipelining.")
+    active_microbatches: PositiveInt | None = Field(
+        None, description="Most microbatches in flight; default pipeline_parallel_degree + 2, capped at microbatches."
+    )
+    prescaled_batch: bool = Field(
+        False, description="Every rank of a tensor-parallel group gets the same batch; data sharded by rdp rank."
+    )
+    shard_optimizer_state: bool = Field(False, description="Shard optimizer state over data-parallel ranks.")
+    ddp: bool = Field(False, description="Data parallelism through DDP; required when tensor_parallel_degree > 1.")
+    placement_strategy: Literal[PLACEMENTS] = Field(  # type: ignore[valid-type]
+        "cluster", description="cluster (= DPT: tensor parallel ranks on neighbouring GPUs) or spread (= TPD)."
+    )
+    pipeline: Literal["interleaved", "simple"] = Field("interleaved", description="Pipeline schedule.")
+    optimize: Literal["memory", "speed"] = Field(
+        "memory", description="memory: sequence-parallel activations; speed: less communication."
+    )
+    offload_activations: bool = Field(False, description="Keep checkpointed activations on the host (CPU).")
+    activation_loading_horizon: int = Field(4, description="Pipeline tasks ahead to prefetch offloaded activations.")
+    fp16: bool = Field(False, description="FP16 mixed precision (FP16_Module / FP16_Optimizer).")
+    bf16: bool = Field(False, description="BF16; in SMP v1 only with sharded data parallelism.")
+    delayed_parameter_initialization: bool = Field(False, description="Create parameters on their device only.")
+    auto_partition: bool = Field(True, description="Let SMP place modules on pipeline stages.")
+    default_partition: int | None = Field(None, description="Stage for unplaced modules when auto_partition is false.")
+    memory_weight: float | None = Field(
+        None, description="Auto-partition memory vs compute balance in [0, 1]; default 0.8 (memory) / 0.2 (speed)."
+    )
+    skip_tracing: bool = Field(False, description="Skip the tracing step (huge models).")
+    deterministic_server: bool = Field(False, description="Same execution order on every data-parallel rank.")
+    ddp_port: int | None = Field(None, description="DDP port; requires ddp.")
+    ddp_dist_backend: Literal["auto", "nccl"] | None = Field(None, description="auto (SMDDP) or nccl; requires ddp.")
+    sharded_data_parallel_degree: PositiveInt = Field(1, description="> 1 turns on sharded data parallelism.")
+    sdp_reduce_bucket_size: PositiveInt = Field(500_000_000, description="Sharded DP reduce bucket (elements).")
+    sdp_param_persistence_threshold: PositiveInt = Field(1_000_000, description="Sharded DP persistence threshold.")
+    sdp_max_live_parameters: PositiveInt = Field(1_000_000_000, description="Sharded DP live-parameter cap.")
+    sdp_hierarchical_allgather: bool = Field(True, description="Sharded DP hierarchical all-gather.")
+    sdp_gradient_clipping: PositiveFloat = Field(1.0, description="Sharded DP gradient clipping norm.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_for_pp(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "partitions" in data and "pipeline_parallel_degree" in data:
+            if data["partitions"] != data["pipeline_parallel_degree"]:
+                raise ValueError(
+                    f"partitions({data['partitions']}) and pipeline_parallel_degree"
+                    f"({data['pipeline_parallel_degree']}) are the same setting: keep one"
+                )
+            data = {k: v for k, v in data.items() if k != "partitions"}
+        return data
+
+    @property
+    def resolved_active_microbatches(self) -> int:
+        """``active_microbatches`` as SMP uses it: default pp + 2, never more than ``microbatches``."""
+        value = self.active_microbatches or self.pipeline_parallel_degree + 2
+        return min(value, self.microbatches)
+
+    def to_mp_parameters(self) -> dict[str, Any]:
+        """The SMP ``parameters`` dict, as sent in ``mp_parameters``. ``partitions`` is always emitted."""
+        core = {
+            "partitions": self.pipeline_parallel_degree,
+            "tensor_parallel_degree": self.tensor_parallel_degree,
+            "microbatches": self.microbatches,
+            "active_microbatches": self.resolved_active_microbatches,
+            "pipeline": self.pipeline,
+            "optimize": self.optimize,
+            "placement_strategy": self.placement_strategy,
+            "ddp": self.ddp,
+            "prescaled_batch": self.prescaled_batch,
+            "shard_optimizer_state": self.shard_optimizer_state,
+            "offload_activations": self.offload_activations,
+            "fp16": self.fp16,
+            "bf16": self.bf16,
+            "delayed_parameter_initialization": self.delayed_parameter_initialization,
+            "auto_partition": self.auto_partition,
+        }
+        explicit = {
+            name: getattr(self, name)
+            for name in sorted(self.model_fields_set)
+            if name not in core and name != "pipeline_parallel_degree" and getattr(self, name) is not None
+        }
+        if self.offload_activations:
+            explicit["activation_loading_horizon"] = self.activation_loading_horizon
+        if not self.auto_partition:
+            explicit["default_partition"] = self.default_partition if self.default_partition is not None else 0
+        if self.sharded_data_parallel_degree > 1:
+            explicit.update({n: getattr(self, n) for n in type(self).model_fields if n.startswith("sdp_")})
+        return {**core, **dict(sorted(explicit.items()))}
+
+
+class TrainingSpec(Strict):
+    """What the entry point trains."""
+
+    batch_size: PositiveInt = Field(
+        description=(
+            "Samples per step, in the reference table's meaning: per model-parallel group (tp x pp ranks) when "
+            "smp.prescaled_batch is true, per data-parallel rank (dp = world / pp) otherwise."
+        )
+    )
+    max_steps: PositiveInt = Field(description="Optimizer steps.")
+    lr: PositiveFloat = Field(2e-4, description="Peak AdamW learning rate.")
+    min_lr: float = Field(1e-5, ge=0, description="Final learning rate of the cosine decay.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 disables.")
+    seed: int = Field(12345, description="Seeds model init and data sampling.")
+    activation_checkpointing: str = Field(
+        "none",
+        pattern=CHECKPOINTING_PATTERN,
+        description="none | each (every block) | contiguous (one per pipeline stage) | group_<n> (n blocks).",
+    )
+    checkpoint_every_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = only on stop/end.")
+
+
+class OutputSpec(Strict):
+    """Where SageMaker writes results."""
+
+    s3_path: str | None = Field(None, description="S3 prefix for model artifacts (output_path); default bucket.")
+    checkpoint_s3_uri: str | None = Field(None, description="S3 prefix synced with /opt/ml/checkpoints.")
+
+
+class SageMakerSpec(Strict):
+    """SageMaker estimator settings that are not cluster shape or SMP parameters."""
+
+    role: str | None = Field(None, description="IAM role ARN the job runs as (required to submit).")
+    region: str | None = Field(None, description="AWS region; default from the AWS configuration.")
+    framework_version: str = Field("1.13.1", description="PyTorch DLC version (SMP v1: 1.13.1 or 2.0.0).")
+    py_version: str = Field("py39", description="Python of the DLC (py39 for 1.13.1, py310 for 2.0.0).")
+    image_uri: str | None = Field(None, description="A custom training image instead of the DLC.")
+    environment: dict[str, str] = Field(default_factory=dict, description="Environment variables of the job.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags of the training job.")
+    subnets: list[str] = Field(default_factory=list, description="VPC subnets.")
+    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups.")
+    volume_kms_key: str | None = Field(None, description="KMS key for the instance volumes.")
+    output_kms_key: str | None = Field(None, description="KMS key for the output.")
+    enable_network_isolation: bool = Field(False, description="No network access from the container.")
+    encrypt_inter_container_traffic: bool = Field(False, description="Encrypt traffic between instances.")
+    custom_mpi_options: str = Field(
+        "--mca btl_vader_single_copy_mechanism none -x NCCL_DEBUG=WARN",
+        description="Options passed to mpirun (AWS's recommended default).",
+    )
+    extra_estimator_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Further PyTorch estimator arguments; keys smlaunch owns are refused."
+    )
+
+
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class JobSpec(Strict):
+    """A whole job: ``name``, ``model``, ``cluster``, ``smp``, ``training``, ``data``, ``output``, ``sagemaker``."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9](-?[A-Za-z0-9])*$",
+        max_length=32,
+        description="Job base name (letters, digits, hyphens; at most 32, SageMaker adds a timestamp and hash).",
+    )
+    model: ModelSpec
+    cluster: ClusterSpec
+    smp: SmpSpec = Field(default_factory=SmpSpec)
+    training: TrainingSpec
+    data: dict[str, str] = Field(
+        default_factory=dict,
+        description="Channel name -> S3 URI (s3://...) or local path (local:path). No train channel: synthetic data.",
+    )
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    sagemaker: SageMakerSpec = Field(default_factory=SageMakerSpec)
+
+    _source: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _channel_names(self) -> JobSpec:
+        for channel in self.data:
+            if not CHANNEL_NAME.match(channel):
+                raise ValueError(f"data channel name {channel!r} must be letters, digits, '.', '_' or '-'")
+        return self
+
+    @property
+    def source(self):
+        """Where the spec came from (:class:`smlaunch.spec.load.Source`): file path and YAML line numbers."""
+        return self._source
