@@ -255,31 +255,35 @@ def _fsdp(stage: Stage, dp_mesh: DeviceMesh) -> None:
     fully_shard(stage, mesh=dp_mesh, reshard_after_forward=False)  # embeddings, head (tied pair stays together)
 
 
-def _end_stage_group(mesh: DeviceMesh, pp: int):
-    """Process group of the first and last stage ranks at this rank's (dp, tp) coordinate (tied embeddings)."""
-    if pp == 2:
-        return mesh["pp"].get_group()
+def _pipeline_reduce_groups(mesh: DeviceMesh, pp: int):
+    """(all stages, first+last stage) process groups at this rank's (dp, tp) coordinate.
+
+    Separate from mesh["pp"]'s group, which carries the schedules' point-to-point traffic: a collective on the same
+    gloo group as a still-draining isend/irecv mixes their messages.
+    """
     ranks = mesh.mesh.movedim(mesh.mesh_dim_names.index("pp"), -1).reshape(-1, pp)
-    mine = None
+    row_group = end_group = None
     for row in ranks.tolist():  # every rank creates every group, in the same order
-        group = dist.new_group([row[0], row[-1]])
-        if dist.get_rank() in (row[0], row[-1]):
-            mine = group
-    return mine
+        g_row, g_end = dist.new_group(row), dist.new_group([row[0], row[-1]])
+        if dist.get_rank() in row:
+            row_group = g_row
+            end_group = g_end if dist.get_rank() in (row[0], row[-1]) else None
+    return row_group, end_group
 
 
 class ParallelModel:
     """A parallelized Stage plus the step logic that depends on the layout."""
 
-    def __init__(self, stage: Stage, *, mesh: DeviceMesh, layout: Layout, device: torch.device) -> None:
+    def __init__(self, stage: Stage, *, mesh: DeviceMesh, layout: Layout, device: torch.device, config, vocab_size: int) -> None:
         self.stage, self.mesh, self.layout, self.device = stage, mesh, layout, device
+        self.config, self.vocab_size = config, vocab_size  # GPTConfig, padded vocab
         self.fsdp = layout.dp > 1 and layout.shard_optimizer_state
         self.vocab_parallel_loss = layout.tp > 1 and layout.pp == 1
         self.loss_scale = 2.0**16 if layout.fp16 else 1.0
         self._good_steps = 0
         self._schedules: dict[int, object] = {}
         # every rank takes part in creating the groups; middle stages get None
-        self._end_group = _end_stage_group(mesh, layout.pp) if layout.pp > 1 else None
+        self._pp_group, self._end_group = _pipeline_reduce_groups(mesh, layout.pp) if layout.pp > 1 else (None, None)
 
     # ---- forward + backward -------------------------------------------------------------------------------
     def _autocast(self):
@@ -321,8 +325,11 @@ class ParallelModel:
             from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
             layout = self.layout
+            # explicit shapes: runtime shape inference would run the TP collectives on meta tensors
             stage = PipelineStage(
-                self.stage, self.mesh["pp"].get_local_rank(), layout.pp, self.device, group=self.mesh["pp"].get_group()
+                self.stage, self.mesh["pp"].get_local_rank(), layout.pp, self.device,
+                input_args=self._boundary(first=self.stage.first, n=n),
+                output_args=self._boundary(first=False, n=n, output=True), group=self.mesh["pp"].get_group(),
             )
             one_f_one_b = layout.pipeline == "interleaved" and n == layout.microbatches and n >= layout.pp
             cls = Schedule1F1B if one_f_one_b else ScheduleGPipe
@@ -333,6 +340,18 @@ class ParallelModel:
 
             self._schedules[n] = cls(stage, n, loss_fn=loss_fn, scale_grads=False)
         return self._schedules[n]
+
+    def _boundary(self, *, first: bool, n: int, output: bool = False) -> tuple[torch.Tensor]:
+        """Example (meta) tensor crossing a stage boundary for one microbatch of a round of n."""
+        layout, cfg = self.layout, self.config
+        mb = layout.group_batch // layout.microbatches
+        if output and self.stage.last:
+            dtype = torch.bfloat16 if layout.bf16 else torch.float16 if layout.fp16 else torch.float32
+            return (torch.empty(mb, cfg.seq_length, self.vocab_size, dtype=dtype, device="meta", requires_grad=True),)
+        if first:
+            return (torch.empty(mb, cfg.seq_length, dtype=torch.long, device="meta"),)
+        seq = cfg.seq_length // layout.tp if layout.optimize == "memory" and layout.tp > 1 else cfg.seq_length
+        return (torch.empty(mb, seq, cfg.hidden_width, device="meta", requires_grad=True),)  # grads flow back
 
     def _step_pipeline(self, x, y):
         mb = x.shape[0] // self.layout.microbatches
@@ -364,6 +383,9 @@ class ParallelModel:
 
     @torch.no_grad()
     def _sync_grads(self) -> None:
+        for p in self.stage.parameters():  # e.g. a vocab-sharded embedding's backward yields a Replicate grad
+            if isinstance(p.grad, DTensor) and p.grad.placements != p.placements:
+                p.grad = p.grad.redistribute(p.device_mesh, p.placements)
         if self.layout.dp > 1 and not self.fsdp:  # DDP semantics: one flat all-reduce (mean) over dp
             grads = [self._local(g) for g in self._grads()]
             flat = torch._utils._flatten_dense_tensors(grads)
@@ -396,7 +418,7 @@ class ParallelModel:
                 dist.all_reduce(s, group=pg)
             total += s
         if self.layout.pp > 1:
-            dist.all_reduce(total, group=self.mesh["pp"].get_group())
+            dist.all_reduce(total, group=self._pp_group)
         return total.sqrt()
 
     @torch.no_grad()
@@ -446,4 +468,4 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
             block.compile()
     if layout.dp > 1 and layout.shard_optimizer_state:
         _fsdp(stage, mesh["dp"])
-    return ParallelModel(stage, mesh=mesh, layout=layout, device=device)
+    return ParallelModel(stage, mesh=mesh, layout=layout, device=device, config=model.config, vocab_size=model.vocab_size)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+import statistics
+import sys
 import time
 
 import smdistributed.modelparallel.torch as smp
@@ -45,6 +47,8 @@ def smp_config(args) -> dict:
     """The smp.init dict from the argv mirrors (SM_HP_MP_PARAMETERS overrides it inside smp.init)."""
     config = {key: getattr(args, key) for key in SMP_MIRRORS}
     config.update({key: bool(getattr(args, key)) for key in SMP_FLAGS})
+    if not config["active_microbatches"]:  # 0 = unset: SMP defaults it to pp + 2
+        del config["active_microbatches"]
     return config
 
 
@@ -95,6 +99,15 @@ def train_step(model, x, y):
     return loss
 
 
+def check_batch(args) -> None:
+    """smp.step splits each rank's batch into microbatches, so they must divide it (fail before building)."""
+    if args.batch_size % args.microbatches:
+        raise ValueError(
+            f"batch_size({args.batch_size}) is not divisible by microbatches({args.microbatches}): "
+            f"smp.step splits each rank's batch into microbatches"
+        )
+
+
 def data_shard(args) -> tuple[int, int]:
     """(shard_index, num_shards): rdp under prescaled_batch (TP ranks share a batch), else dp."""
     if args.prescaled_batch:
@@ -119,11 +132,14 @@ def clip_gradients(model, optimizer, args) -> None:
             g.mul_(coef)
 
 
-def mean_over_data_parallel(value: float, args) -> float:
-    """Average a per-rank number over the ranks that read different data."""
-    group = smp.CommGroup.RDP_GROUP if args.prescaled_batch else smp.CommGroup.DP_GROUP
-    values = smp.allgather(value, group)
-    return sum(values) / len(values)
+def agree(loss: float, stopping: bool) -> tuple[float, bool]:
+    """(mean loss over the data shards, whether any rank got SIGTERM), from one allgather over the world.
+
+    Every data shard is held by the same number of ranks (its pp stages, and its tp ranks under prescaled_batch),
+    so the mean over all ranks is the mean over the shards.
+    """
+    gathered = smp.allgather((loss, stopping), smp.CommGroup.WORLD)
+    return sum(v[0] for v in gathered) / len(gathered), any(v[1] for v in gathered)
 
 
 def resume(args) -> int:
@@ -160,19 +176,20 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
     shard_index, num_shards = data_shard(args)
     tokens_per_step = num_shards * args.batch_size * args.seq_length  # global tokens per optimizer step
     flops_per_token = model.get_module().flops_per_token()
-    stop, checkpoint, losses, times = StopFlag(), None, [], []
+    sigterm, checkpoint, losses, times = StopFlag(), None, [], []
     model.train()
     step = saved_step = start_step
-    while step < args.max_steps and not stop.stop:
+    stopping = False
+    while step < args.max_steps and not stopping:
         t0 = time.perf_counter()
         x, y = source.batch(step, shard_index=shard_index, num_shards=num_shards, batch_size=args.batch_size)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, args)
         optimizer.zero_grad(set_to_none=True)
         loss = train_step(model, x.to(device), y.to(device)).reduce_mean()
         clip_gradients(model, optimizer, args)
+        for group in optimizer.param_groups:  # after smp.step: SMP loads a resumed optimizer state at its first call
+            group["lr"] = lr_at(step, args)
         optimizer.step()
-        loss = mean_over_data_parallel(float(loss), args)
+        loss, stopping = agree(float(loss), sigterm.stop)
         step += 1
         dt = time.perf_counter() - t0
         losses.append(loss)
@@ -185,20 +202,25 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
             checkpoint, saved_step = save(model, optimizer, args, step=step), step
     if step > saved_step:  # the end of training, or SIGTERM
         checkpoint = save(model, optimizer, args, step=step)
+    if stopping:
+        if smp.rank() == 0:
+            print(f"SIGTERM: checkpoint {checkpoint} written at step {step}; exiting", flush=True)
+        smp.barrier()
+        sys.exit(143)
     return summarize(losses, times, args, start_step=start_step, tokens_per_step=tokens_per_step,
                      flops_per_token=flops_per_token, checkpoint=checkpoint, device=device)
 
 
 def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_token, checkpoint, device) -> dict:
-    """metrics.json content (docs/entrypoint-contract.md); timing skips the first (warm-up) step when it can."""
-    steady = times[1:] or times
-    step_time = sum(steady) / len(steady) if steady else 0.0
+    """metrics.json content (docs/entrypoint-contract.md); the step time is a median that skips warm-up steps."""
+    warm = times[min(len(times) - 1, max(1, len(times) // 4)):] if times else [0.0]
+    step_time = statistics.median(warm)
     tps = tokens_per_step / step_time if step_time else 0.0
     return {
         "backend": "smp",
         "world_size": smp.size(),
         "layout": {"tp": smp.tp_size(), "pp": smp.pp_size(), "dp": smp.rdp_size()},
-        "steps": start_step + len(losses),
+        "steps": len(losses),
         "start_step": start_step,
         "losses": losses,
         "first_loss": losses[0] if losses else None,
@@ -208,12 +230,16 @@ def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_tok
         "mfu": runtime.mfu(tps, flops_per_token, smp.size()),
         "peak_mem_gib_per_rank": smp.allgather(runtime.peak_mem_gib(device), smp.CommGroup.WORLD),
         "checkpoint": checkpoint,
+        "step_times_s": times,
+        "global_batch": tokens_per_step // args.seq_length,
+        "flops_per_token": flops_per_token,
     }
 
 
 def run(args) -> None:
     """Everything between smp.init and the final barrier."""
     smp.init(smp_config(args))
+    check_batch(args)
     device = torch.device("cpu")
     if torch.cuda.is_available():
         torch.cuda.set_device(smp.local_rank())
@@ -233,7 +259,7 @@ def run(args) -> None:
         print(f"smp: world={smp.size()} tp={smp.tp_size()} pp={smp.pp_size()} dp={smp.dp_size()} "
               f"rdp={smp.rdp_size()} start_step={start_step} max_steps={args.max_steps}", flush=True)
     metrics = train(model, optimizer, source, args, start_step=start_step, device=device)
-    if metrics["steps"] > start_step:  # a run resumed at max_steps never partitioned the model: nothing new to save
+    if metrics["steps"]:  # a run resumed at max_steps never partitioned the model: nothing new to save
         smp.save_checkpoint(args.model_dir, "fullmodel.pt", partial=False, model=model,
                             user_content={"step": metrics["steps"]})
     if smp.rank() == 0:

@@ -73,17 +73,28 @@ def get_tokenizer(name: str = "auto") -> Tokenizer:
         return byte_tokenizer()
 
 
+def shard_bounds(num_tokens: int, shard_tokens: int) -> list[tuple[int, int]]:
+    """[begin, end) of each shard: shard_tokens each, a tail shorter than half a shard folded into the one before.
+
+    (A tiny last shard could be shorter than a job's seq_length + 1, which data.py rejects.)
+    """
+    starts = list(range(0, num_tokens, shard_tokens))
+    if len(starts) > 1 and num_tokens - starts[-1] < shard_tokens // 2:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [num_tokens]))
+
+
 def write_shards(ids: np.ndarray, out_dir: str, *, shard_tokens: int, prefix: str = "train") -> list[str]:
-    """Write `ids` as `<prefix>_000.bin`, `<prefix>_001.bin`, ... of at most shard_tokens tokens each."""
+    """Write `ids` as `<prefix>_000.bin`, `<prefix>_001.bin`, ... of about shard_tokens tokens each."""
     if shard_tokens < 1:
         raise ValueError(f"shard_tokens({shard_tokens}) must be >= 1")
     if len(ids) and int(ids.max()) > np.iinfo(np.uint16).max:
         raise ValueError(f"token id {int(ids.max())} does not fit in uint16")
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for index, begin in enumerate(range(0, len(ids), shard_tokens)):
+    for index, (begin, end) in enumerate(shard_bounds(len(ids), shard_tokens)):
         path = os.path.join(out_dir, f"{prefix}_{index:03d}.bin")
-        ids[begin : begin + shard_tokens].astype("<u2").tofile(path)
+        ids[begin:end].astype("<u2").tofile(path)
         paths.append(path)
     return paths
 
@@ -121,7 +132,8 @@ def main(argv: list[str] | None = None) -> TokenizeResult:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", help="text files, read as UTF-8 in the given order")
     parser.add_argument("--out-dir", required=True, help="directory for train_000.bin, ...")
-    parser.add_argument("--shard-tokens", type=int, default=10_000_000, help="tokens per shard (default 1e7)")
+    parser.add_argument("--shard-tokens", type=int, default=10_000_000,
+                        help="tokens per shard (default 1e7; a tail under half a shard joins the last shard)")
     parser.add_argument("--tokenizer", choices=["auto", "gpt2", "bytes"], default="auto")
     args = parser.parse_args(argv)
     result = tokenize_files(args.inputs, args.out_dir, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer)

@@ -32,6 +32,10 @@ class Report:
 
     source: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    summary: str = ""
+    """The layout in one line (see :meth:`smlaunch.layout.Layout.summary`), when the spec parsed."""
+    unreadable: bool = False
+    """True when the file could not be read or parsed (its one finding has rule ``SPEC``)."""
 
     @property
     def errors(self) -> list[Finding]:

@@ -212,7 +212,6 @@ def _apply_override(data: dict, dotted_key: str, value: Any, src: Source) -> Non
             )
         node = child
     node[parts[-1]] = value
-    src.lines.pop(tuple(parts), None)
 
 
 def _kind(value: Any) -> str:
@@ -235,15 +234,19 @@ def _format_validation(exc: ValidationError, src: Source) -> str:
     return head + "\n" + "\n".join(f"  - {p}" for p in problems)
 
 
+_UNION_TAG = re.compile(r"[a-z][a-z-]*\[.*\]|int|str|float|bool|none")
+
+
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool", "none"})
+    """pydantic's loc names the union member it tried (``literal['a','b']``, ``int``): not a key of the spec."""
+    return isinstance(part, str) and _UNION_TAG.fullmatch(part) is not None
 
 
 def _describe(error: dict, path: FieldPath, src: Source) -> str:
     line = src.line_of(path)
     where = f"{dotted(path) or '(top level)'}{f' (line {line})' if line else ''}"
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and path:
         allowed = _allowed_keys(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         hint = f"did you mean {dotted((*path[:-1], close[0]))!r}?" if close else f"allowed here: {', '.join(allowed)}"

@@ -175,73 +175,60 @@ def is_tracing() -> bool:
     return False
 
 
-def _degree(key: str) -> int:
-    return _config()[key]
+def _query(name: str) -> dict:
+    _record(name)
+    return _config()
 
 
-def rank() -> int:
-    _config()
-    return 0
+def _rank_function(name: str):
+    """Every rank is 0 in a one-process world."""
+
+    def query() -> int:
+        _query(name)
+        return 0
+
+    query.__name__ = query.__qualname__ = name
+    return query
+
+
+rank, local_rank, pp_rank, tp_rank, mp_rank, dp_rank, rdp_rank = (
+    _rank_function(n) for n in ("rank", "local_rank", "pp_rank", "tp_rank", "mp_rank", "dp_rank", "rdp_rank")
+)
 
 
 def size() -> int:
-    _config()
+    _query("size")
     return WORLD_SIZE
-
-
-def local_rank() -> int:
-    _config()
-    return 0
 
 
 def local_size() -> int:
-    _config()
+    _query("local_size")
     return WORLD_SIZE
 
 
-def pp_rank() -> int:
-    _config()
-    return 0
-
-
 def pp_size() -> int:
-    return _degree("pipeline_parallel_degree")
-
-
-def tp_rank() -> int:
-    _config()
-    return 0
+    return _query("pp_size")["pipeline_parallel_degree"]
 
 
 def tp_size() -> int:
-    return _degree("tensor_parallel_degree")
-
-
-def mp_rank() -> int:
-    _config()
-    return 0
+    return _query("tp_size")["tensor_parallel_degree"]
 
 
 def mp_size() -> int:
-    return pp_size() * tp_size()
-
-
-def dp_rank() -> int:
-    _config()
-    return 0
+    """mp = pp * tp."""
+    cfg = _query("mp_size")
+    return cfg["pipeline_parallel_degree"] * cfg["tensor_parallel_degree"]
 
 
 def dp_size() -> int:
-    return size() // pp_size()
-
-
-def rdp_rank() -> int:
-    _config()
-    return 0
+    """dp = world / pp: TP ranks count as data parallel."""
+    return WORLD_SIZE // _query("dp_size")["pipeline_parallel_degree"]
 
 
 def rdp_size() -> int:
-    return size() // mp_size()
+    """rdp ("reduced" dp) = world / (pp * tp)."""
+    cfg = _query("rdp_size")
+    return WORLD_SIZE // (cfg["pipeline_parallel_degree"] * cfg["tensor_parallel_degree"])
 
 
 # ------------------------------------------------------------------------------------------ communication (no-ops)
@@ -614,7 +601,8 @@ def set_activation_checkpointing(module, preserve_rng_state=True, pack_args_as_t
 
 
 def _rank_suffix() -> str:
-    return f"{pp_rank()}_{tp_rank()}_{rdp_rank()}"
+    """pp_tp_rdp ranks of this process (all 0 here; not recorded as user calls)."""
+    return "0_0_0"
 
 
 def save_checkpoint(path, tag, partial=True, model=None, optimizer=None, user_content=None, translate_if_full=True,

@@ -1,0 +1,76 @@
+"""Backends launch a :class:`~smlaunch.render.LaunchRequest` and manage the job it becomes.
+
+    Backend (protocol)
+    ├── SageMakerBackend   smlaunch.backends.sagemaker: SDK v2 ``PyTorch`` estimator (the only module that
+    │                      imports sagemaker / boto3 / botocore)
+    └── RecordingBackend   smlaunch.backends.recording: records requests, for tests, docs and notebooks
+
+Job state crosses this boundary in SageMaker's own shapes (the ``DescribeTrainingJob`` and
+``ListTrainingJobs`` dicts), so a fake backend speaks the same language as the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from smlaunch.render import LaunchRequest
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+"""CloudWatch log group of every training job; streams are ``<job>/algo-N-<epoch seconds>``."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a backend sent (or, on a dry run, would send): the ``CreateTrainingJob`` request and its source."""
+
+    job_name: str
+    request: dict[str, Any]
+    source_uri: str | None = None
+    source_files: tuple[str, ...] = ()
+    region: str | None = None
+    dry_run: bool = False
+    uploads: tuple[str, ...] = field(default_factory=tuple)
+    """S3 URIs the submit wrote (or, on a dry run, would have written)."""
+
+
+class Backend(Protocol):
+    """What :mod:`smlaunch.jobs` needs from a place that runs training jobs."""
+
+    region: str | None
+
+    def submit(self, request: LaunchRequest, *, job_name: str, dry_run: bool = False) -> Submission: ...
+
+    def describe(self, job_name: str) -> dict[str, Any]: ...
+
+    def list_jobs(
+        self, *, status: str | None = None, name_contains: str | None = None, max_results: int = 50
+    ) -> list[dict[str, Any]]: ...
+
+    def stop(self, job_name: str) -> None: ...
+
+    def log_events(
+        self, job_name: str, *, follow: bool = False, poll_s: float = 5.0, on_status: Any = None
+    ) -> Iterator[tuple[str, datetime, str]]: ...
+
+    def console_url(self, job_name: str) -> str: ...
+
+
+def console_url(region: str | None, job_name: str) -> str:
+    """The SageMaker console page of a training job."""
+    region = region or "us-east-1"
+    return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{job_name}"
+
+
+def host_of(stream_name: str) -> str:
+    """``job/algo-3-1700000000`` -> ``algo-3`` (the stream's host)."""
+    tail = stream_name.rsplit("/", 1)[-1]
+    head, sep, last = tail.rpartition("-")
+    return head if sep and last.isdigit() and head else tail
+
+
+from smlaunch.backends.recording import RecordingBackend  # noqa: E402  (needs the names above)
+
+__all__ = ["LOG_GROUP", "Backend", "RecordingBackend", "Submission", "console_url", "host_of"]

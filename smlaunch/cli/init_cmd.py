@@ -1,0 +1,42 @@
+"""``smlaunch init``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from smlaunch.templates import STARTERS
+
+
+@click.command(name="init")
+@click.option(
+    "--preset",
+    type=click.Choice(list(STARTERS)),
+    default="gpt2-tiny-local",
+    show_default=True,
+    help="Starter template.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--name", help="Job name (default: the preset).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def command(preset: str, output: str | None, name: str | None, force: bool) -> None:
+    """Write a commented job.yaml from a starter template.
+
+    \b
+    gpt2-10b, gpt2-30b, gpt2-60b   the AWS reference configurations, exactly as in the table
+    gpt2-tiny-local                a tiny tp 2 x pp 2 job for `smlaunch local`
+    """
+    from smlaunch.errors import SmlaunchError
+    from smlaunch.templates import starter
+
+    text = starter(preset, name=name)
+    if not output:
+        click.echo(text, nl=False)
+        return
+    if os.path.exists(output) and not force:
+        raise SmlaunchError(f"{output} exists", fix="pass --force to overwrite, or choose another -o path")
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {output} ({STARTERS[preset]})")
+    click.echo(f"next: smlaunch validate {output}")

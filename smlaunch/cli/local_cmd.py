@@ -1,0 +1,143 @@
+"""``smlaunch local``: the job's own layout, shrunk, under torchrun on this machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from smlaunch.cli.common import spec_command
+
+
+def _parse_data(values: tuple[str, ...]) -> dict[str, str] | None:
+    data: dict[str, str] = {}
+    for value in values:
+        channel, sep, path = value.partition("=")
+        if sep and channel and "/" not in channel:
+            data[channel] = path
+        else:
+            data["train"] = value
+    return data or None
+
+
+@click.command(name="local")
+@spec_command
+@click.option("--nproc", type=int, default=None, help="Processes (a multiple of tp x pp). Default: tp x pp on "
+              "CPU, the largest multiple of tp x pp that fits the GPUs.")
+@click.option("--shrink", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="auto: shrink a model too large for this machine (layout kept); none: the real size.")
+@click.option("--steps", type=int, default=None, help="Override training.max_steps (shrunk runs default to 5).")
+@click.option("--data", "data", multiple=True, metavar="[CHANNEL=]DIR",
+              help="Local data for a channel (default channel: train); needed for s3:// channels. Repeatable.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/")
+@click.option("--docker", is_flag=True, help="Use SageMaker local mode (Docker + docker compose) instead.")
+def command(file: str, overrides: tuple[str, ...], nproc: int | None, shrink: str, steps: int | None,
+            data: tuple[str, ...], run_dir: str | None, docker: bool) -> None:
+    """Run a job spec on this machine with its tensor x pipeline layout, before paying for a cluster.
+
+    Renders exactly what `submit` would, lays out a SageMaker-like container tree in the run directory,
+    sets the SM_* environment of the SageMaker training toolkit and starts the entry point with torchrun
+    (gloo on CPU, NCCL on GPUs). Prints what it changed, a live progress bar and a summary.
+    """
+    from rich.console import Console
+
+    from smlaunch import local
+    from smlaunch.spec.load import load_spec
+
+    console = Console(highlight=False)
+    spec = load_spec(file, overrides)
+    plan = local.plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=_parse_data(data), run_dir=run_dir)
+    print_plan(console, plan)
+    if docker:
+        run = local.run_docker(plan)
+    else:
+        with StepProgress(console, plan) as progress:
+            run = local.launch(plan, on_step=progress.update)
+    print_result(console, run)
+    run.raise_for_status()
+
+
+def print_plan(console: Any, plan: Any) -> None:
+    """The layout line, the before -> after table and the notes."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    req = plan.request
+    hp = req.hyperparameters
+    tp, pp = hp["tensor_parallel_degree"], hp["pipeline_parallel_degree"]
+    console.print(
+        f"[bold]{plan.spec.name}[/]: {plan.nproc} process(es) on {plan.device.upper()} = tp {tp} x pp {pp} x dp "
+        f"{plan.nproc // (tp * pp)}; {hp['num_layers']} layers x {hp['hidden_width']} hidden, "
+        f"{hp['num_heads']} heads, seq {hp['seq_length']}, {hp['max_steps']} steps"
+    )
+    if plan.changes:
+        table = Table(title="Changed for this machine", title_justify="left")
+        for column in ("setting", "spec", "local", "why"):
+            table.add_column(column)
+        for change in plan.changes:
+            table.add_row(change.field, str(change.before), str(change.after), escape(change.reason))
+        console.print(table)
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"run directory: {escape(str(plan.run_dir))}", soft_wrap=True)
+
+
+class StepProgress:
+    """A rich progress bar fed by rank 0's step lines: step, loss, tokens/s and ETA."""
+
+    def __init__(self, console: Any, plan: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.total = plan.request.hyperparameters["max_steps"]
+        self.progress = Progress(
+            TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.task = self.progress.add_task(f"starting {plan.nproc} ranks", total=self.total, loss="-", tps="-")
+
+    def __enter__(self) -> StepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, metrics: dict[str, float | int]) -> None:
+        self.progress.update(self.task, description="training", completed=int(metrics["step"]),
+                             loss=f"{metrics['loss']:.4f}", tps=f"{metrics.get('tokens_per_s', 0):,.0f}")
+
+
+def print_result(console: Any, run: Any) -> None:
+    """Summary table from metrics.json on success; rank, failure file and error tail on failure."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not run.ok:
+        rank = f"rank {run.failed_rank}" if run.failed_rank is not None else "a rank"
+        console.print(f"[red bold]local run failed[/] ({rank}, exit {run.returncode}, {run.wall_s:.1f}s)")
+        if run.failure:
+            console.print(f"[red]failure file:[/] {escape(run.failure)}", soft_wrap=True)
+        if run.error_tail:
+            console.print(run.error_tail.rstrip()[-3000:], markup=False, highlight=False, soft_wrap=True)
+        return
+    m = run.metrics or {}
+    table = Table(title="Local run", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    mems = ", ".join(f"{x:.2f}" for x in m.get("peak_mem_gib_per_rank") or [] if x is not None)
+    rows = [
+        ("steps", f"{m.get('steps')} (from step {m.get('start_step', 0)})"),
+        ("loss", f"{m.get('first_loss', float('nan')):.4f} -> {m.get('last_loss', float('nan')):.4f}"),
+        ("throughput", f"{m.get('tokens_per_s', 0):,.0f} tokens/s, {m.get('step_time_s', 0):.3f} s/step"),
+        ("layout", str(m.get("layout"))),
+        ("peak memory / rank (GiB)", mems or "-"),
+        ("checkpoint", str(m.get("checkpoint"))),
+        ("outputs", ", ".join(str(p) for p in run.outputs()[:8]) or "-"),
+        ("wall time", f"{run.wall_s:.1f} s"),
+        ("run directory", str(run.run_dir)),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    console.print(table)

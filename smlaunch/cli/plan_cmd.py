@@ -1,0 +1,89 @@
+"""``smlaunch plan``: the fastest SMP v1 configurations of a model that fit a cluster."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from smlaunch.cli.common import echo_json, format_option
+
+
+@click.command(name="plan")
+@click.option("--model", "model", required=True, metavar="PRESET|FILE",
+              help="A preset (e.g. gpt2-30b), a job.yaml (its model section) or a YAML of model keys.")
+@click.option("--instance-type", required=True, metavar="TYPE", help="SageMaker instance type, e.g. ml.p4d.24xlarge.")
+@click.option("--instance-count", required=True, type=click.IntRange(min=1), help="Number of instances.")
+@click.option("--seq-length", type=click.IntRange(min=1), default=None, help="Override the model's sequence length.")
+@click.option("--global-batch", type=click.IntRange(min=1), default=None,
+              help="Samples per optimizer step to reach exactly (default: the largest batch that fits).")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Configurations to show.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Steps for the time and cost columns.")
+@format_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the chosen configuration as a commented job.yaml.")
+def command(model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format,
+            output) -> int:
+    """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload/batch combination, drop what breaks
+    a rule or does not fit, and rank the rest by estimated tokens/s (ties: less memory)."""
+    from smlaunch.estimate import plan
+
+    result = plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
+                  global_batch=global_batch, top=top, max_steps=max_steps)
+    if output:
+        write_job_yaml(result, output)
+    if output_format == "json":
+        echo_json(result.to_dict() | ({"output": output} if output else {}))
+    else:
+        render(result)
+        if output:
+            click.echo(f"wrote {output}; next: smlaunch validate {output} && smlaunch estimate {output}")
+    return 0
+
+
+def write_job_yaml(result, path: str) -> None:
+    """The first candidate as a commented job.yaml (checked by loading it back)."""
+    import textwrap
+    from pathlib import Path
+
+    from smlaunch.spec.load import load_spec
+    from smlaunch.templates import render_job_yaml
+
+    best = result.best
+    t = best.estimate.throughput
+    header = (
+        f"Planned by `smlaunch plan`: {best.estimate.layout.summary()}\n"
+        f"Estimated {best.estimate.memory.total_gib:.1f} GiB per GPU of {best.estimate.gpu_memory_gib:.0f}; "
+        f"{t.tokens_per_s:,.0f} tokens/s; step {t.step_time_s:.2f} s.\n" + textwrap.fill(result.explanation, 110)
+    )
+    text = render_job_yaml(best.spec, header=header)
+    Path(path).write_text(text)
+    load_spec(path)
+
+
+def render(result) -> None:
+    """The top K as a table, then the explanation paragraph."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    table = Table(title=f"{result.considered:,} configurations considered, {len(result.feasible):,} fit",
+                  title_justify="left")
+    for name in ("#", "tp", "pp", "mb", "active", "batch", "presc", "shard", "ckpt", "offl", "GiB/GPU",
+                 "tokens/s", "step s", "cost $"):
+        table.add_column(name, justify="right" if name not in ("ckpt",) else "left")
+    for rank, c in enumerate(result.candidates, 1):
+        k, e = c.estimate.knobs, c.estimate
+        table.add_row(
+            str(rank), str(k.tp), str(k.pp), str(k.microbatches), str(k.active_microbatches if k.pp > 1 else "-"),
+            str(c.spec["training"]["batch_size"]), _yes(k.prescaled_batch), _yes(k.shard_optimizer_state),
+            k.checkpointing, _yes(k.offload_activations), f"{e.memory.total_gib:.1f}",
+            f"{e.throughput.tokens_per_s:,.0f}", f"{e.throughput.step_time_s:.2f}", f"{e.throughput.cost_usd:,.0f}",
+        )
+    console.print(table)
+    console.print(result.explanation)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "-"

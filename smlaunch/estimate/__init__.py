@@ -1,0 +1,153 @@
+"""Estimate per-GPU memory, step time, throughput and cost of a job spec; find configurations that fit.
+
+    estimate(spec) -> Estimate            memory breakdown, verdict against the GPU, step time, tokens/s, cost
+    memory_findings(spec) -> [Finding]    MEM001 when the estimate exceeds the GPU, with checked fixes
+    plan(...) -> PlanResult               every valid configuration of a model on a cluster, fastest first
+
+The model lives in :mod:`~smlaunch.estimate.memory` (terms and constants with their sources) and
+:mod:`~smlaunch.estimate.throughput`; the search in :mod:`~smlaunch.estimate.planner`. Pure Python and
+cheap to import: ``validate`` loads it for the memory rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smlaunch.catalog import INSTANCES, Instance
+from smlaunch.estimate.memory import Knobs, MemoryEstimate, estimate_memory
+from smlaunch.estimate.throughput import H200_141GB, Run, Throughput, estimate_throughput
+from smlaunch.layout import Layout, layout
+from smlaunch.spec.models import JobSpec
+
+__all__ = ["ESTIMATOR_INSTANCES", "Estimate", "estimate", "find_instance", "knobs_from_spec", "memory_findings", "plan"]
+
+ESTIMATOR_INSTANCES: dict[str, Instance] = {
+    # Estimator-side only (not SMP v1 instances, not in smlaunch.catalog): H200 hosts for the accuracy check.
+    # Price unknown to the catalog: 0.0, so costs read 0 (say so rather than invent one).
+    "ml.p5e.48xlarge": Instance("ml.p5e.48xlarge", H200_141GB, 8, 3200.0, True, 0.0, False),
+}
+
+
+def find_instance(instance_type: str) -> Instance | None:
+    """The catalog's instance, else an estimator-side one, else None."""
+    return INSTANCES.get(instance_type) or ESTIMATOR_INSTANCES.get(instance_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Memory, verdict and speed of one spec on its cluster."""
+
+    knobs: Knobs
+    layout: Layout
+    instance: Instance
+    memory: MemoryEstimate
+    throughput: Throughput
+
+    @property
+    def gpu_memory_gib(self) -> float:
+        return self.instance.gpu.memory_gib
+
+    @property
+    def headroom_gib(self) -> float:
+        return self.gpu_memory_gib - self.memory.total_gib
+
+    @property
+    def fits(self) -> bool:
+        return self.headroom_gib >= 0
+
+    def to_dict(self) -> dict:
+        """The ``estimate --format json`` contract."""
+        t, lay = self.throughput, self.layout
+        return {
+            "memory_gib_per_gpu": round(self.memory.total_gib, 3),
+            "gpu_memory_gib": self.gpu_memory_gib,
+            "fits": self.fits,
+            "headroom_gib": round(self.headroom_gib, 3),
+            "headroom_pct": round(100 * self.headroom_gib / self.gpu_memory_gib, 2),
+            "breakdown": {k: round(v, 3) for k, v in self.memory.breakdown.items()},
+            "allocated_gib": round(self.memory.allocated_gib, 3),
+            "host_offloaded_gib": round(self.memory.host_offloaded_gib, 3),
+            "step_time_s": round(t.step_time_s, 4),
+            "tokens_per_s": round(t.tokens_per_s, 1),
+            "time_s": round(t.time_s, 1),
+            "cost_usd": round(t.cost_usd, 2),
+            "spot_cost_usd": round(t.spot_cost_usd, 2),
+            "mfu": round(t.mfu, 4),
+            "bubble_fraction": round(t.bubble_fraction, 4),
+            "flops_per_token": t.flops_per_token,
+            "step_breakdown_s": {
+                "compute": round(t.compute_s, 4),
+                "tensor_parallel_comm": round(t.tp_comm_s, 4),
+                "data_parallel_comm_exposed": round(t.dp_comm_s, 4),
+                "pipeline_comm": round(t.pp_comm_s, 4),
+                "offload": round(t.offload_s, 4),
+            },
+            "instance_type": self.instance.name,
+            "gpu": self.instance.gpu.name,
+            "layout": {
+                "world": lay.world, "tp": lay.tp, "pp": lay.pp, "dp": lay.dp, "rdp": lay.rdp,
+                "microbatches": lay.microbatches, "active_microbatches": lay.active_microbatches,
+                "global_batch": lay.global_batch, "microbatch_size": lay.microbatch_size,
+                "tokens_per_step": lay.tokens_per_step,
+            },
+        }
+
+
+def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
+    """The estimator's flat inputs for ``spec``."""
+    lay = lay or layout(spec)
+    m, smp = spec.model, spec.smp
+    return Knobs(
+        num_layers=m.num_layers,
+        hidden_width=m.hidden_width,
+        num_heads=m.num_heads,
+        seq_length=m.seq_length,
+        vocab_size=m.vocab_size,
+        tp=lay.tp,
+        pp=lay.pp,
+        rdp=lay.rdp,
+        microbatch_size=max(lay.batch_size // lay.microbatches, 1),
+        microbatches=lay.microbatches,
+        active_microbatches=lay.active_microbatches,
+        prescaled_batch=smp.prescaled_batch,
+        shard_optimizer_state=smp.shard_optimizer_state,
+        sharded_data_parallel_degree=smp.sharded_data_parallel_degree,
+        checkpointing=spec.training.activation_checkpointing,
+        offload_activations=smp.offload_activations,
+        optimize=smp.optimize,
+        precision="fp16" if smp.fp16 else ("bf16" if smp.bf16 else "fp32"),
+    )
+
+
+def estimate_knobs(k: Knobs, lay: Layout, instance: Instance, max_steps: int) -> Estimate:
+    """Estimate from flat knobs (the planner's fast path; ``estimate`` for specs)."""
+    mem = estimate_memory(k)
+    offloaded_per_mb = mem.host_offloaded_gib * 1024**3 / max(k.in_flight - 2, 1)
+    run = Run(instance, lay.num_nodes, lay.world, lay.tokens_per_step, max_steps)
+    return Estimate(k, lay, instance, mem, estimate_throughput(k, run, offloaded_bytes_per_mb=offloaded_per_mb))
+
+
+def estimate(spec: JobSpec) -> Estimate:
+    """Estimate ``spec``. Raises PlanError when its instance type is unknown to the estimator."""
+    from smlaunch.errors import PlanError
+
+    instance = find_instance(spec.cluster.instance_type)
+    if instance is None:
+        known = ", ".join(sorted(INSTANCES))
+        raise PlanError(f"no GPU data for instance type {spec.cluster.instance_type!r}", fix=f"use one of {known}")
+    lay = layout(spec)
+    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
+
+
+def memory_findings(spec: JobSpec) -> list:
+    """``MEM001`` when the estimate exceeds the GPU's memory, with the cheapest checked fixes; else []."""
+    from smlaunch.estimate.fixes import memory_findings as _findings
+
+    return _findings(spec)
+
+
+def plan(*args, **kwargs):
+    """See :func:`smlaunch.estimate.planner.plan`."""
+    from smlaunch.estimate.planner import plan as _plan
+
+    return _plan(*args, **kwargs)

@@ -1,0 +1,129 @@
+"""The memory rule ``MEM001``: the estimate exceeds the GPU; each suggested fix is re-estimated and fits.
+
+Candidate fixes change one thing, in the best-practices page's terms: lower the batch size, turn on activation
+checkpointing, shard the optimizer state, raise tensor parallelism (a power of two inside a node), use
+``optimize: memory``, lower ``active_microbatches``, add pipeline stages. The fixes that fit are ranked by
+estimated throughput (the cheapest first) and the best three are named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smlaunch.estimate import Estimate, estimate_knobs, find_instance, knobs_from_spec
+from smlaunch.layout import Layout, layout
+from smlaunch.spec.findings import Finding
+from smlaunch.spec.models import JobSpec
+
+MAX_FIXES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One single-field change and its checked estimate."""
+
+    path: tuple[str, str]
+    value: object
+    text: str
+    estimate: Estimate
+
+
+def layout_ok(spec: JobSpec, lay: Layout) -> bool:
+    """The arithmetic the estimate needs; other rules report the rest."""
+    m = spec.model
+    return (
+        lay.instance is not None or find_instance(spec.cluster.instance_type) is not None
+    ) and (
+        lay.world % (lay.tp * lay.pp) == 0
+        and m.num_heads % lay.tp == 0
+        and m.hidden_width % m.num_heads == 0
+        and lay.pp <= m.num_layers
+        and lay.batch_size % lay.microbatches == 0
+    )
+
+
+def memory_findings(spec: JobSpec) -> list[Finding]:
+    """[] when the spec fits (or cannot be estimated); else one MEM001 error with checked fixes."""
+    instance = find_instance(spec.cluster.instance_type)
+    lay = layout(spec)
+    if instance is None or not layout_ok(spec, lay):
+        return []
+    est = estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
+    if est.fits:
+        return []
+    fixes = find_fixes(spec, est)
+    field = ".".join(fixes[0].path) if fixes else "smp.tensor_parallel_degree"
+    line = spec.source.line_of(tuple(field.split("."))) if spec.source is not None else None
+    top = sorted(est.memory.breakdown.items(), key=lambda kv: -kv[1])[:3]
+    message = (
+        f"estimated {est.memory.total_gib:.1f} GiB per GPU > {est.gpu_memory_gib:.1f} GiB of "
+        f"{instance.gpu.name} on {instance.name} (largest: "
+        + ", ".join(f"{name} {gib:.1f}" for name, gib in top)
+        + " GiB)"
+    )
+    if fixes:
+        fix = " or ".join(f.text for f in fixes)
+    else:
+        fix = (
+            f"no single change fits; run `smlaunch plan --model {spec.model.preset or 'job.yaml'} "
+            f"--instance-type {spec.cluster.instance_type} --instance-count {spec.cluster.instance_count}`, "
+            "or use more instances / an instance with more GPU memory"
+        )
+    return [Finding("MEM001", "error", field, message, fix, line)]
+
+
+def find_fixes(spec: JobSpec, est: Estimate) -> list[Fix]:
+    """Single changes that make ``spec`` fit, fastest first."""
+    found = [fix for fix in _candidates(spec, est) if fix is not None and fix.estimate.fits]
+    found.sort(key=lambda f: (-f.estimate.throughput.tokens_per_s, f.estimate.memory.total_gib))
+    seen, result = set(), []
+    for fix in found:
+        if fix.path not in seen:
+            seen.add(fix.path)
+            result.append(fix)
+    return result[:MAX_FIXES]
+
+
+def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object, verb: str) -> Fix | None:
+    section = getattr(spec, path[0])
+    new_section = section.model_copy(update={path[1]: value})
+    new_spec = spec.model_copy(update={path[0]: new_section})
+    lay = layout(new_spec)
+    if not layout_ok(new_spec, lay):
+        return None
+    new = estimate_knobs(knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps)
+    shown = value if not isinstance(value, bool) else str(value).lower()
+    text = f"{verb} {'.'.join(path)} {'to ' if verb != 'set' else ''}{shown}"
+    if verb == "set":
+        text = f"set {'.'.join(path)}: {shown}"
+    return Fix(path, value, f"{text} (est. {new.memory.total_gib:.1f} GiB)", new)
+
+
+def _candidates(spec: JobSpec, est: Estimate):
+    lay, smp, training = est.layout, spec.smp, spec.training
+    gpus = lay.gpus_per_node
+    # 1. lower the batch size: the largest multiple of microbatches that fits
+    for batch in range(training.batch_size - lay.microbatches, 0, -lay.microbatches):
+        fix = _try(spec, est, ("training", "batch_size"), batch, "lower")
+        if fix and fix.estimate.fits:
+            yield fix
+            break
+    if training.activation_checkpointing != "each":
+        yield _try(spec, est, ("training", "activation_checkpointing"), "each", "set")
+    if not smp.shard_optimizer_state and lay.rdp > 1 and smp.sharded_data_parallel_degree == 1:
+        yield _try(spec, est, ("smp", "shard_optimizer_state"), True, "set")
+    tp = lay.tp * 2
+    while tp <= gpus:
+        fix = _try(spec, est, ("smp", "tensor_parallel_degree"), tp, "raise")
+        if fix and fix.estimate.fits:
+            yield fix
+            break
+        tp *= 2
+    if lay.tp > 1 and smp.optimize == "speed":
+        yield _try(spec, est, ("smp", "optimize"), "memory", "set")
+    if lay.pp > 1 and lay.active_microbatches > 1:
+        yield _try(spec, est, ("smp", "active_microbatches"), max(1, lay.active_microbatches // 2), "lower")
+    pp = lay.pp * 2
+    if lay.microbatches >= pp:
+        yield _try(spec, est, ("smp", "pipeline_parallel_degree"), pp, "raise")
+

@@ -1,0 +1,266 @@
+"""Per-GPU memory of one training step, term by term, for SMP v1 (and, for the accuracy check, PyTorch-native).
+
+Everything is computed for the *worst* GPU: the first pipeline stage (embeddings plus the most microbatches in
+flight), or the last stage (the LM head's logits) when that is larger. Symbols: L layers, h width, a heads,
+s sequence length, V vocabulary (padded), t tensor-parallel degree, p pipeline degree, b samples of one
+microbatch as the tensor-parallel group sees them.
+
+Terms (bytes; the breakdown reports GiB):
+
+* ``parameters``, ``gradients``, ``optimizer_state``, ``master_gradients``: mixed-precision Adam keeps 16-bit
+  parameters (2 B) and gradients (2 B) plus fp32 master weights and two fp32 moments (12 B) per parameter, the
+  16 bytes/parameter of the ZeRO paper (Rajbhandari et al. 2020, §3.1). apex/Megatron's FP16_Optimizer, which
+  SMP's ``DistributedOptimizer`` follows, also keeps an fp32 ``.grad`` on every master weight (4 B; Megatron's
+  distributed-optimizer guide counts it, 18-20 B/parameter). ``shard_optimizer_state`` divides the 12 + 4
+  bytes by rdp (SMP shards over the *reduced* data-parallel group: tp ranks hold different parameters);
+  ``sharded_data_parallel_degree`` d > 1 (MiCS/ZeRO-3) divides all 20 bytes by d. Without fp16/bf16 the model
+  trains in fp32: 4 + 4 B of weights and gradients, 8 B of moments, no master copy.
+* ``activations``: Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models",
+  eq. 1-2): one layer stores s·b·h·(34 + 5·a·s/h) bytes in 16-bit training; with tensor parallelism but without
+  sequence parallelism s·b·h·(10 + 24/t + 5·a·s/(h·t)) (SMP ``optimize: speed``); with sequence parallelism
+  (SMP ``optimize: memory``: distributed LayerNorm, "no redundant activations") everything divided by t. A
+  checkpointed layer keeps only its 16-bit input, 2·s·b·h (/t with sequence parallelism). Per microbatch a stage
+  of n layers stores n full layers (``none``), n inputs (``each``), ceil(n/k) inputs (``group_k``) or 1 input
+  (``contiguous``); this is multiplied by the microbatches in flight (``active_microbatches`` when p > 1; one
+  otherwise). ``offload_activations`` (with checkpointing and microbatches > 1) keeps only the checkpoints of the
+  microbatch being computed and the one being prefetched on the GPU; the rest is reported as
+  ``host_offloaded_gib``.
+* ``recompute_buffers``: in backward one checkpointed segment is recomputed at a time and holds its full
+  activations: 1 layer (``each``), k layers (``group_k``), the whole stage (``contiguous``). So with one
+  microbatch in flight ``each`` < ``group_k`` < ``none``; grouping wins only when many microbatches are in
+  flight (n·(1 - 1/k) checkpoints saved per microbatch against k - 1 extra layers recomputed).
+* ``logits``: the LM head output b·s·V/t (vocab-parallel) in 16 bits, its fp32 upcast for the loss and its fp32
+  gradient: 10 bytes per element (Megatron's cross-entropy; nanoGPT's ``F.cross_entropy`` under autocast).
+* ``communication_buffers``: DDP/SMP gradient buckets (2 x 25 MiB, ``bucket_cap_mb=25``) and, with t > 1 or
+  p > 1, two 16-bit b·s·h buffers for the tensor-parallel all-gather / pipeline send-receive.
+* ``framework_overhead``: CUDA context, cuBLAS workspace and NCCL communicators (not visible to
+  ``torch.cuda.max_memory_allocated``) plus caching-allocator fragmentation; constants below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+GIB = 1024**3
+
+ZERO_STATE_BYTES = 12
+"""fp32 master weights + Adam m + v per parameter (ZeRO paper §3.1: K = 12)."""
+MASTER_GRAD_BYTES = 4
+"""fp32 ``.grad`` of each master weight in apex/Megatron FP16_Optimizer (Megatron distributed-optimizer doc)."""
+KORTHIKANTI_SBH = 34
+"""Bytes per s·b·h of one transformer layer without recompute (Korthikanti et al. 2022, §4.1, eq. 1)."""
+KORTHIKANTI_ATTN = 5
+"""Bytes per a·s²·b of one layer: softmax output (2), dropout mask (1), dropout output (2) (same source)."""
+CHECKPOINT_BYTES_SBH = 2
+"""A checkpointed layer keeps its 16-bit input: 2·s·b·h bytes (same source, §5)."""
+LOGITS_BYTES = 10
+"""Per logit element: 16-bit logits (2) + fp32 copy for the loss (4) + fp32 gradient (4)."""
+DDP_BUCKET_BYTES = 2 * 25 * 2**20
+"""Two gradient buckets of ``bucket_cap_mb=25`` (smp.DistributedModel and torch DDP default)."""
+OFFLOAD_RESIDENT_MICROBATCHES = 2
+"""With offloading, checkpoints of the running microbatch and of the one being prefetched stay on the GPU."""
+CUDA_CONTEXT_GIB = 0.75
+"""CUDA context + cuBLAS/cuDNN workspaces per process: 0.5-1 GiB on A100/H100 with CUDA 11-13 (nvidia-smi)."""
+NCCL_GIB_PER_GROUP = 0.25
+"""NCCL communicator buffers per process group of size > 1 (NCCL_BUFFSIZE 4 MiB x channels x peers)."""
+FRAGMENTATION = 0.05
+"""PyTorch caching-allocator fragmentation: reserved exceeds allocated by ~5% in steady state."""
+VOCAB_PAD_MULTIPLE = 128
+"""Vocabulary padded to a multiple of 128·t (entrypoints/model.py ``padded_vocab_size``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """The flat inputs of the estimate: model shape, degrees and switches. Built from a spec or by the planner."""
+
+    num_layers: int
+    hidden_width: int
+    num_heads: int
+    seq_length: int
+    vocab_size: int
+    tp: int = 1
+    pp: int = 1
+    rdp: int = 1
+    microbatch_size: int = 1
+    """Samples per microbatch per rank (``batch_size / microbatches``)."""
+    microbatches: int = 1
+    active_microbatches: int = 1
+    prescaled_batch: bool = False
+    shard_optimizer_state: bool = False
+    sharded_data_parallel_degree: int = 1
+    checkpointing: str = "none"
+    offload_activations: bool = False
+    optimize: str = "memory"
+    precision: str = "fp16"
+    """fp16 | bf16 (mixed precision) | fp32."""
+    runtime: str = "smp"
+    """smp: SMP v1 on SageMaker; native: the PyTorch-native entry point (FSDP2/DDP, SDPA flash attention)."""
+
+    @property
+    def group_batch(self) -> int:
+        """Samples per microbatch as one tensor-parallel group computes them: x t unless prescaled (SMP gathers)."""
+        return self.microbatch_size * (1 if self.prescaled_batch or self.runtime == "native" else self.tp)
+
+    @property
+    def stage_layers(self) -> int:
+        return math.ceil(self.num_layers / self.pp)
+
+    @property
+    def in_flight(self) -> int:
+        """Microbatches whose activations stage 0 holds at once."""
+        if self.pp == 1:
+            return 1
+        if self.runtime == "native":  # torch.distributed.pipelining 1F1B: warm-up depth pp on stage 0
+            return min(self.pp, self.microbatches)
+        return max(1, min(self.active_microbatches, self.microbatches))
+
+    @property
+    def sequence_parallel(self) -> bool:
+        return self.tp > 1 and self.optimize == "memory"
+
+
+def padded_vocab(vocab_size: int, tp: int) -> int:
+    multiple = VOCAB_PAD_MULTIPLE * tp
+    return (vocab_size + multiple - 1) // multiple * multiple
+
+
+def stage_params(k: Knobs) -> float:
+    """Parameters on the first pipeline stage of one tensor-parallel rank (blocks + embeddings)."""
+    h, t = k.hidden_width, k.tp
+    # 12h² weights and 7h column-parallel biases split over t; c_proj biases (2h) and LayerNorms (4h) replicated
+    per_block = (12 * h * h + 7 * h) / t + 6 * h
+    embeddings = padded_vocab(k.vocab_size, t) * h / t + k.seq_length * h + 2 * h
+    return k.stage_layers * per_block + embeddings
+
+
+def model_state_bytes(k: Knobs) -> dict[str, float]:
+    """Parameters, gradients and optimizer state of one GPU (bytes)."""
+    n = stage_params(k)
+    if k.runtime == "native":
+        return _native_state_bytes(k, n)
+    sdp = k.sharded_data_parallel_degree
+    shard = sdp if sdp > 1 else (k.rdp if k.shard_optimizer_state else 1)
+    if k.precision == "fp32":
+        weights, master, state = 4, 0, 8
+    else:
+        weights, master, state = 2, MASTER_GRAD_BYTES, ZERO_STATE_BYTES
+    wdiv = sdp if sdp > 1 else 1
+    return {
+        "parameters": n * weights / wdiv,
+        "gradients": n * weights / wdiv,
+        "optimizer_state": n * state / shard,
+        "master_gradients": n * master / shard,
+    }
+
+
+def _native_state_bytes(k: Knobs, n: float) -> dict[str, float]:
+    """PyTorch-native: fp32 parameters, fp32 gradients, fp32 AdamW moments (torch.optim.AdamW, 16 B/param).
+
+    ``shard_optimizer_state`` maps to FSDP2 over the data-parallel mesh (pytorch-parallel.md §9), which shards
+    parameters, gradients and moments over rdp; FSDP2 keeps the 16-bit unsharded parameters of the layer being
+    computed, which ``recompute_buffers``' one-layer term covers. Otherwise DDP: everything replicated.
+    """
+    shard = k.rdp if k.shard_optimizer_state else 1
+    return {
+        "parameters": n * 4 / shard,
+        "gradients": n * 4 / shard,
+        "optimizer_state": n * 8 / shard,
+        "master_gradients": 0.0,
+    }
+
+
+def layer_activation_bytes(k: Knobs) -> tuple[float, float]:
+    """(full activations of one layer, its checkpointed input) for one microbatch, bytes per GPU."""
+    s, b, h, a, t = k.seq_length, k.group_batch, k.hidden_width, k.num_heads, k.tp
+    sbh = s * b * h
+    attn = 0.0 if k.runtime == "native" else KORTHIKANTI_ATTN * a * s / h  # SDPA flash keeps no s² scores
+    if t == 1 or k.sequence_parallel or k.runtime == "native":
+        full = sbh * (KORTHIKANTI_SBH + attn) / t
+    else:
+        full = sbh * (10 + 24 / t + attn / t)
+    ckpt = CHECKPOINT_BYTES_SBH * sbh / (t if (k.sequence_parallel or k.runtime == "native") else 1)
+    return full, ckpt
+
+
+def checkpoint_group(strategy: str, layers: int) -> int:
+    """Layers per checkpointed segment: 0 = no checkpointing, 1 = each, n = group_n, all = contiguous."""
+    if strategy == "none":
+        return 0
+    if strategy == "each":
+        return 1
+    if strategy == "contiguous":
+        return layers
+    return min(int(strategy.removeprefix("group_")), layers)
+
+
+def activation_bytes(k: Knobs, *, layers: int, in_flight: int) -> dict[str, float]:
+    """Stored activations (x in flight), recompute working set and offloaded bytes for a stage of ``layers``."""
+    full, ckpt = layer_activation_bytes(k)
+    group = checkpoint_group(k.checkpointing, layers)
+    if group == 0:
+        stored, recompute = layers * full, 0.0
+    else:
+        stored, recompute = math.ceil(layers / group) * ckpt, group * full
+    resident, host = in_flight, 0
+    if k.offload_activations and group and k.microbatches > 1 and k.runtime == "smp":
+        resident = min(in_flight, OFFLOAD_RESIDENT_MICROBATCHES)
+        host = in_flight - resident
+    return {"activations": stored * resident, "recompute_buffers": recompute, "host": stored * host}
+
+
+def logits_bytes(k: Knobs) -> float:
+    return k.group_batch * k.seq_length * padded_vocab(k.vocab_size, k.tp) / k.tp * LOGITS_BYTES
+
+
+def comm_bytes(k: Knobs) -> float:
+    extra = 2 * 2 * k.group_batch * k.seq_length * k.hidden_width if (k.tp > 1 or k.pp > 1) else 0
+    return DDP_BUCKET_BYTES + extra
+
+
+def overhead_gib(k: Knobs, allocated_gib: float) -> float:
+    """CUDA context + NCCL communicators (tp, pp, rdp groups of size > 1) + allocator fragmentation."""
+    groups = sum(1 for size in (k.tp, k.pp, k.rdp) if size > 1)
+    return CUDA_CONTEXT_GIB + NCCL_GIB_PER_GROUP * groups + FRAGMENTATION * allocated_gib
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    """Per-GPU memory: ``breakdown`` in GiB (framework overhead included), total, and offloaded host memory."""
+
+    breakdown: dict[str, float]
+    total_gib: float
+    allocated_gib: float
+    """What ``torch.cuda.max_memory_allocated`` would report: the total less context, NCCL and fragmentation."""
+    host_offloaded_gib: float
+
+
+def estimate_memory(k: Knobs) -> MemoryEstimate:
+    """The per-GPU peak of the worse of the first stage (embeddings, most in flight) and the last (logits)."""
+    state = model_state_bytes(k)
+    n = k.stage_layers
+    first = activation_bytes(k, layers=n, in_flight=k.in_flight)
+    last = activation_bytes(k, layers=n, in_flight=1)
+    logits = logits_bytes(k)
+    if k.pp == 1:
+        acts, logit_term = first, logits
+    elif sum(first.values()) - first["host"] >= sum(last.values()) - last["host"] + logits:
+        acts, logit_term = first, 0.0
+    else:
+        acts, logit_term = last, logits
+    terms = {
+        **state,
+        "activations": acts["activations"],
+        "recompute_buffers": acts["recompute_buffers"],
+        "logits": logit_term,
+        "communication_buffers": comm_bytes(k),
+    }
+    breakdown = {name: value / GIB for name, value in terms.items()}
+    allocated = sum(breakdown.values())
+    breakdown["framework_overhead"] = overhead_gib(k, allocated)
+    return MemoryEstimate(breakdown, sum(breakdown.values()), allocated, acts["host"] / GIB)
+
+
+def with_changes(k: Knobs, **changes) -> Knobs:
+    """A copy of ``k`` with some knobs changed (the planner's and the fix-finder's edit)."""
+    return replace(k, **changes)

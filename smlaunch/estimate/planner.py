@@ -1,0 +1,311 @@
+"""``smlaunch plan``: every valid SMP v1 configuration of a model on a cluster, fastest first.
+
+The search walks tp (powers of two inside a node), pp (divisors of the GPUs per host), optimizer sharding,
+prescaled batch, batch size (to reach ``--global-batch``, or a ladder), microbatches, active microbatches,
+checkpointing strategy and offloading. It prunes early: model states are checked once per (tp, pp, sharding),
+combinations that the rulebook would flag are never generated, and the full rulebook
+(:func:`smlaunch.spec.rules.check`) runs only on the candidates that reach the top K. Ranking: estimated
+tokens/s, then less memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from smlaunch.catalog import Instance
+from smlaunch.estimate import Estimate, estimate_knobs, find_instance
+from smlaunch.estimate.memory import GIB, Knobs, estimate_memory, model_state_bytes
+from smlaunch.estimate.throughput import Run, estimate_throughput
+from smlaunch.errors import PlanError
+from smlaunch.layout import layout
+
+STRATEGIES = ("none", "each", "group_2", "group_4", "contiguous")
+BATCH_LADDER = (1, 2, 4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 96, 128)
+"""Per-rank (or per model-parallel group, prescaled) batch sizes tried when no --global-batch is given."""
+MAX_MICROBATCHES = 32
+DEFAULT_MAX_STEPS = 1000
+LAYOUT_SECTIONS = ("model", "cluster", "smp", "training")
+"""Warnings on these sections disqualify a candidate (plan proposes clean layouts); others (data) do not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One feasible configuration found by the search (cheap: estimates are built for the top K only)."""
+
+    tokens_per_s: float
+    memory_gib: float
+    knobs: Knobs
+    batch_size: int
+
+    def spec_values(self) -> dict[str, Any]:
+        """The knobs as (section, key) values, for matching and for building a spec."""
+        k = self.knobs
+        return {
+            "tp": k.tp, "pp": k.pp, "microbatches": k.microbatches, "active_microbatches": k.active_microbatches,
+            "shard_optimizer_state": k.shard_optimizer_state, "prescaled_batch": k.prescaled_batch,
+            "activation_checkpointing": k.checkpointing, "offload_activations": k.offload_activations,
+            "batch_size": self.batch_size,
+        }
+
+
+@dataclass(frozen=True)
+class PlanCandidate:
+    """A top-K configuration: its spec (plain dict) and its full estimate."""
+
+    spec: dict[str, Any]
+    estimate: Estimate
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The ranked top K, every feasible option, how many were considered, and why the first one."""
+
+    candidates: list[PlanCandidate]
+    feasible: list[Option] = field(repr=False)
+    considered: int
+    explanation: str
+
+    @property
+    def best(self) -> PlanCandidate:
+        return self.candidates[0]
+
+    def to_dict(self) -> dict:
+        rows = []
+        for rank, c in enumerate(self.candidates, 1):
+            rows.append({"rank": rank, "spec": c.spec, **{k: v for k, v in c.estimate.to_dict().items()}})
+        return {
+            "considered": self.considered,
+            "feasible": len(self.feasible),
+            "explanation": self.explanation,
+            "candidates": rows,
+        }
+
+
+def resolve_model(model: str | dict, seq_length: int | None) -> dict[str, Any]:
+    """A preset name, a job.yaml (its ``model`` section) or a YAML of model keys -> the model section."""
+    from smlaunch.catalog import PRESETS
+
+    if isinstance(model, dict):
+        section = dict(model.get("model", model))
+    elif model in PRESETS:
+        section = {"preset": model}
+    else:
+        section = _model_from_file(model)
+    if seq_length is not None:
+        section["seq_length"] = seq_length
+    from smlaunch.spec.models import ModelSpec
+
+    try:
+        ModelSpec.model_validate(section)
+    except Exception as exc:  # pydantic ValidationError
+        from smlaunch.errors import SpecError
+
+        raise SpecError(f"--model {model}: not a valid model section: {exc}") from None
+    return section
+
+
+def _model_from_file(path: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    import yaml
+
+    from smlaunch.catalog import PRESETS
+    from smlaunch.errors import SpecError
+
+    if not Path(path).is_file():
+        raise SpecError(f"--model {path!r}: neither a preset ({', '.join(PRESETS)}) nor a file")
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise SpecError(f"--model {path}: expected a mapping (a job.yaml or model keys)")
+    return dict(data.get("model", data))
+
+
+def _base_knobs(section: dict[str, Any]) -> Knobs:
+    from smlaunch.spec.models import ModelSpec
+
+    m = ModelSpec.model_validate(section)
+    return Knobs(m.num_layers, m.hidden_width, m.num_heads, m.seq_length, m.vocab_size, precision="fp16")
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    return [2**i for i in range(int(math.log2(limit)) + 1)] if limit >= 1 else [1]
+
+
+def _divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+def _microbatch_counts(batch: int, pp: int, *, exhaustive: bool) -> list[int]:
+    """Microbatch counts: 1 without a pipeline; else divisors of the batch >= pp (powers of two and multiples
+    of pp only when the batch itself is free to vary, which keeps the ladder search small)."""
+    if pp == 1:
+        return [1]
+    counts = [m for m in _divisors(batch, MAX_MICROBATCHES) if m >= pp]
+    if not exhaustive:
+        counts = [m for m in counts if m & (m - 1) == 0 or m % pp == 0]
+    return counts
+
+
+def _actives(pp: int, m: int) -> list[int]:
+    if pp == 1:
+        return [1]
+    return sorted({a for a in (1, 2, pp, pp + 2, m) if 1 <= a <= m})
+
+
+def enumerate_options(
+    base: Knobs, instance: Instance, num_nodes: int, *, global_batch: int | None, max_steps: int
+) -> tuple[list[Option], int]:
+    """Every option that passes the layout arithmetic and fits; and how many combinations were considered."""
+    gpus = instance.num_gpus
+    world = gpus * num_nodes
+    capacity = instance.gpu.memory_gib
+    options: list[Option] = []
+    considered = 0
+    for tp in _powers_of_two(gpus):
+        if base.num_heads % tp or base.hidden_width % tp or world % tp:
+            continue
+        for pp in _divisors(gpus, gpus):
+            if (world // tp) % pp or pp > base.num_layers or base.num_layers % pp:
+                continue
+            rdp = world // (tp * pp)
+            for shard in (False, True) if rdp > 1 else (False,):
+                k0 = replace(base, tp=tp, pp=pp, rdp=rdp, shard_optimizer_state=shard)
+                if sum(model_state_bytes(k0).values()) / GIB >= capacity:
+                    considered += 1
+                    continue
+                for prescaled in (True,) if (tp > 1 and pp > 1) else ((False, True) if tp > 1 else (False,)):
+                    k1 = replace(k0, prescaled_batch=prescaled)
+                    per = rdp if prescaled else world // pp
+                    considered += _walk_batches(k1, per, global_batch, instance, num_nodes, world, max_steps, options)
+    return options, considered
+
+
+def _batches(per: int, global_batch: int | None) -> list[int]:
+    if global_batch is None:
+        return list(BATCH_LADDER)
+    return [global_batch // per] if global_batch % per == 0 and global_batch >= per else []
+
+
+def _walk_batches(k1, per, global_batch, instance, num_nodes, world, max_steps, options) -> int:
+    considered = 0
+    capacity = instance.gpu.memory_gib
+    for batch in _batches(per, global_batch):
+        fitted, tried = False, False
+        micro = _microbatch_counts(batch, k1.pp, exhaustive=global_batch is not None)
+        for m in micro:
+            if k1.pp > 1 and m < k1.pp:
+                continue
+            for active in _actives(k1.pp, m):
+                for strategy in STRATEGIES:
+                    # offloading moves only what exceeds the 2 resident microbatches (memory.py): skip where idle
+                    for offload in (False, True) if (strategy != "none" and active > 2) else (False,):
+                        considered += 1
+                        tried = True
+                        k = replace(k1, microbatch_size=batch // m, microbatches=m, active_microbatches=active,
+                                    checkpointing=strategy, offload_activations=offload)
+                        mem = estimate_memory(k)
+                        if mem.total_gib > capacity:
+                            continue
+                        fitted = True
+                        run = Run(instance, num_nodes, world, per * batch * k.seq_length, max_steps)
+                        per_mb = mem.host_offloaded_gib * GIB / max(k.in_flight - 2, 1)
+                        tput = estimate_throughput(k, run, offloaded_bytes_per_mb=per_mb)
+                        options.append(Option(tput.tokens_per_s, mem.total_gib, k, batch))
+        if tried and not fitted and global_batch is None:
+            break  # memory grows with the batch: larger ones cannot fit either
+    return considered
+
+
+def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int, max_steps: int) -> dict:
+    """The job.yaml content of ``option`` (plain dict shaped like the spec)."""
+    k = option.knobs
+    smp: dict[str, Any] = {
+        "pipeline_parallel_degree": k.pp,
+        "tensor_parallel_degree": k.tp,
+        "microbatches": k.microbatches,
+    }
+    if k.pp > 1:
+        smp["active_microbatches"] = k.active_microbatches
+    smp.update({"prescaled_batch": k.prescaled_batch, "shard_optimizer_state": k.shard_optimizer_state,
+                "ddp": True, "fp16": True})
+    if k.offload_activations:
+        smp["offload_activations"] = True
+    name = f"{model.get('preset', 'gpt2')}-plan".replace(".", "-")
+    return {
+        "name": name[:32],
+        "model": dict(model),
+        "cluster": {"instance_type": instance_type, "instance_count": num_nodes},
+        "smp": smp,
+        "training": {"batch_size": option.batch_size, "max_steps": max_steps,
+                     "activation_checkpointing": k.checkpointing},
+    }
+
+
+def _check(spec_data: dict) -> tuple[Estimate, list[str]] | None:
+    """Full estimate and rulebook findings of a candidate; None if the rulebook reports an error."""
+    from smlaunch.estimate import knobs_from_spec
+    from smlaunch.spec.load import load_spec
+
+    spec = load_spec(spec_data)
+    try:
+        from smlaunch.spec.rules import check
+    except ModuleNotFoundError:  # the rulebook is optional here: the layout arithmetic already ran
+        check = None
+    warnings: list[str] = []
+    if check is not None:
+        report = check(spec)
+        if report.errors:
+            return None
+        warnings = [f"{w.rule}: {w.message}" for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
+    lay = layout(spec)
+    instance = find_instance(spec.cluster.instance_type)
+    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps), warnings
+
+
+def plan(
+    model: str | dict,
+    *,
+    instance_type: str,
+    instance_count: int,
+    seq_length: int | None = None,
+    global_batch: int | None = None,
+    top: int = 5,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> PlanResult:
+    """Rank every valid configuration of ``model`` on ``instance_count`` x ``instance_type``."""
+    instance = find_instance(instance_type)
+    if instance is None:
+        raise PlanError(f"no GPU data for instance type {instance_type!r}", fix="see `smlaunch schema` for types")
+    section = resolve_model(model, seq_length)
+    base = _base_knobs(section)
+    options, considered = enumerate_options(base, instance, instance_count, global_batch=global_batch,
+                                            max_steps=max_steps)
+    if not options:
+        raise PlanError(_nothing_fits(section, instance, instance_count, global_batch),
+                        fix="add instances, pick an instance with more GPU memory, or lower --global-batch")
+    options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
+    chosen: list[PlanCandidate] = []
+    for option in options:
+        data = spec_dict(option, model=section, instance_type=instance_type, num_nodes=instance_count,
+                         max_steps=max_steps)
+        checked = _check(data)
+        if checked is None or checked[1]:
+            continue  # errors, or layout warnings: plan proposes clean configurations only
+        chosen.append(PlanCandidate(data, checked[0], tuple(checked[1])))
+        if len(chosen) >= top:
+            break
+    if not chosen:
+        raise PlanError("every configuration that fits breaks a rule of the rulebook")
+    from smlaunch.estimate.explain import explain
+
+    return PlanResult(chosen, options, considered, explain(chosen[0], options, instance))
+
+
+def _nothing_fits(section: dict, instance: Instance, count: int, global_batch: int | None) -> str:
+    what = section.get("preset") or f"{section.get('num_layers')}-layer model"
+    batch = f" at global batch {global_batch}" if global_batch else ""
+    return (f"no configuration of {what}{batch} fits {count} x {instance.name} "
+            f"({instance.num_gpus} x {instance.gpu.memory_gib:.0f} GiB)")

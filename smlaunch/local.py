@@ -1,0 +1,434 @@
+"""Run a job spec on this machine: the real entry point under torchrun, in an emulated SageMaker container.
+
+    run = run_local(load_spec("job.yaml"))            # shrunk on CPU, tp x pp layout kept
+    run.raise_for_status()
+    run.metrics["last_loss"], run.run_dir
+
+``plan_local`` is pure apart from counting GPUs: it adapts the spec to this machine (:mod:`smlaunch.shrink`),
+renders it exactly as ``submit`` would (:func:`smlaunch.render.render`) and resolves the data channels.
+``launch`` lays out the run directory (:mod:`smlaunch.local_layout`), starts
+
+    python -m torch.distributed.run --standalone --nproc-per-node N --log-dir <run>/logs/ranks --tee 3 \\
+        train_gpt2.py --activation_checkpointing 1 ... --mp_parameters active_microbatches=2,...
+
+in ``<run>/code`` with the ``SM_*`` environment, reads rank 0's step lines as they come, and collects
+metrics.json, the failure file and torchrun's error file at the end. torchrun runs in its own process group:
+SIGINT/SIGTERM are forwarded as SIGTERM (the entry point checkpoints and exits 143); the group is killed
+after ``grace_s`` or on a second signal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smlaunch import local_layout
+from smlaunch.errors import LocalRunError, MissingDependency
+from smlaunch.render import LaunchRequest, render
+from smlaunch.shrink import Change, Shrink, adapt
+from smlaunch.spec.models import JobSpec
+
+_RANK_PREFIX = re.compile(r"^\[default(\d+)\]:(.*)$", re.S)
+_ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+DataArg = str | os.PathLike | Mapping[str, str | os.PathLike] | None
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """Everything a local run will do, decided before anything starts."""
+
+    spec: JobSpec
+    request: LaunchRequest
+    changes: list[Change]
+    nproc: int
+    device: str
+    num_gpus: int
+    run_dir: Path
+    job_name: str
+    channels: dict[str, Path]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def container(self) -> local_layout.Container:
+        req = self.request
+        return local_layout.Container(
+            base_dir=self.run_dir,
+            hyperparameters=local_layout.hyperparameters_json(
+                req, job_name=self.job_name, region=req.region or "us-east-1", submit_dir=req.source_dir,
+                processes_per_host=self.nproc,
+            ),
+            resource_config=local_layout.resource_config(req.instance_type),
+            input_data_config=local_layout.input_data_config(list(self.channels)),
+        )
+
+    def argv(self) -> list[str]:
+        """The entry point's arguments, exactly as the toolkit would pass them."""
+        decoded = local_layout.decode_hyperparameters(self.container.hyperparameters)
+        hps = {k: v for k, v in decoded.items()
+               if not (k.startswith("sagemaker_") or k in local_layout.RESERVED_SAGEMAKER_KEYS)}
+        return local_layout.user_args(hps)
+
+    def command(self) -> list[str]:
+        """The torchrun command line (run in ``<run_dir>/code``)."""
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(self.nproc),
+                "--log-dir", str(self.run_dir / "logs" / "ranks"), "--tee", "3", self.request.entry_point,
+                *self.argv()]
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The child's environment: ``base`` (default os.environ) without SageMaker variables, plus the job's
+        ``sagemaker.environment``, the ``SM_*`` contract, and torchrun/threading settings."""
+        base = os.environ if base is None else base
+        env = {k: v for k, v in base.items() if not k.startswith(("SM_", "SAGEMAKER_", "TRAINING_JOB_"))}
+        env.update(self.request.environment)
+        gpus = self.num_gpus if self.device == "cuda" else 0
+        env.update(local_layout.sm_environment(self.container, num_gpus=gpus, num_cpus=local_layout.num_cpus(),
+                                               job_name=self.job_name))
+        code = str(self.run_dir / "code")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, base.get("PYTHONPATH", "")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["TORCHELASTIC_ERROR_FILE"] = str(self.run_dir / "logs" / "error.json")
+        env.setdefault("OMP_NUM_THREADS", str(max(1, local_layout.num_cpus() // self.nproc)))
+        if self.device == "cpu" and self.num_gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        return env
+
+
+@dataclass
+class LocalRun:
+    """The outcome of a local run."""
+
+    plan: LocalPlan
+    returncode: int
+    wall_s: float
+    steps: list[dict[str, float | int]]
+    metrics: dict[str, Any] | None
+    failure: str | None
+    failed_rank: int | None
+    error_tail: str
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.plan.run_dir
+
+    def outputs(self) -> list[Path]:
+        """Files the run wrote under model/ and output/data/, relative to the run directory."""
+        found = []
+        for sub in ("model", "output/data"):
+            root = self.run_dir / sub
+            found += sorted(p.relative_to(self.run_dir) for p in root.rglob("*") if p.is_file())
+        return found
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`LocalRunError` (rank, reason, where the logs are) unless the run succeeded."""
+        if self.ok:
+            return
+        if self.interrupted:
+            raise LocalRunError(f"local run interrupted (exit {self.returncode}); logs in {self.run_dir / 'logs'}")
+        rank = f"rank {self.failed_rank}" if self.failed_rank is not None else "a rank"
+        reason = self.failure or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
+        raise LocalRunError(
+            f"{rank} failed (exit {self.returncode}): {reason}",
+            fix=f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}",
+        )
+
+
+def resolve_nproc(tp: int, pp: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:
+    """(processes, "cpu" | "cuda", notes). Default: tp x pp on CPU, the largest multiple of tp x pp that
+    fits the GPUs otherwise; an explicit ``nproc`` must be a multiple of tp x pp."""
+    group = tp * pp
+    notes: list[str] = []
+    if nproc is not None:
+        if nproc < 1 or nproc % group:
+            raise LocalRunError(
+                f"--nproc {nproc} is not a multiple of tp({tp}) x pp({pp}) = {group}",
+                fix=f"use --nproc {group} (or a multiple: {group * 2}, {group * 3}, ...)",
+            )
+    if num_gpus >= (nproc or group):
+        return nproc or num_gpus // group * group, "cuda", notes
+    if num_gpus:
+        notes.append(f"{num_gpus} GPU(s) < {nproc or group} processes: running on CPU (gloo)")
+    return nproc or group, "cpu", notes
+
+
+def resolve_channels(spec: JobSpec, data: DataArg) -> dict[str, Path]:
+    """Channel -> local directory: ``data`` overrides (a DIR for ``train``, or {channel: DIR}), then the spec's
+    ``local:``/``file:``/plain paths (``local:sample`` is the shipped sample dataset); S3 needs a replacement."""
+    from smlaunch.resources import sample_data_dir
+
+    overrides = {} if data is None else dict(data) if isinstance(data, Mapping) else {"train": data}
+    spec_dir = Path(spec.source.name).parent if spec.source and spec.source.name != "<dict>" else Path.cwd()
+    channels: dict[str, Path] = {}
+    for channel in sorted(set(spec.data) | set(overrides)):
+        uri = str(overrides.get(channel, spec.data.get(channel)))
+        if uri.startswith("s3://"):
+            raise LocalRunError(
+                f"data.{channel} is {uri}: a local run cannot read S3",
+                field=f"data.{channel}",
+                fix=f"pass --data {'' if channel == 'train' else channel + '='}DIR (a local copy: *.bin token shards)",
+            )
+        scheme, sep, rest = uri.partition(":")
+        path_text = rest if sep and scheme in ("local", "file") else uri
+        path_text = path_text.removeprefix("//") if scheme == "file" else path_text
+        if path_text == "sample" and channel not in overrides:
+            path = sample_data_dir()
+        else:
+            path = Path(path_text).expanduser()
+            if not path.is_absolute():
+                path = (Path.cwd() if channel in overrides else spec_dir) / path
+        if not path.is_dir():
+            raise LocalRunError(f"data.{channel}: {path} is not a directory", field=f"data.{channel}",
+                                fix="point it at a directory of *.bin token shards (entrypoints/tokenize_text.py)")
+        channels[channel] = path.resolve()
+    return channels
+
+
+def plan_local(
+    spec: JobSpec,
+    *,
+    nproc: int | None = None,
+    shrink: Shrink = "auto",
+    steps: int | None = None,
+    data: DataArg = None,
+    run_dir: str | os.PathLike | None = None,
+    num_gpus: int | None = None,
+) -> LocalPlan:
+    """Decide the local run of ``spec``: processes, device, the adapted spec, its render and the data."""
+    if shrink not in ("auto", "none"):
+        raise LocalRunError(f"shrink={shrink!r}; expected 'auto' or 'none'")
+    if steps is not None and steps < 1:
+        raise LocalRunError(f"--steps {steps} must be >= 1")
+    channels = resolve_channels(spec, data)
+    data_uris = {c: spec.data.get(c, f"local:{p}") for c, p in channels.items()}
+    if data_uris != spec.data:
+        spec = spec.model_copy(update={"data": data_uris})
+    gpus = local_layout.num_gpus() if num_gpus is None else num_gpus
+    tp, pp = spec.smp.tensor_parallel_degree, spec.smp.pipeline_parallel_degree
+    nproc, device, notes = resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)
+    adapted, changes = adapt(spec, nproc=nproc, device=device, shrink=shrink, steps=steps)
+    if any(c.field in ("smp.fp16", "smp.bf16") for c in changes):
+        notes.append("fp16/bf16 turned off: CPU runs in fp32")
+    now = dt.datetime.now()
+    job_name = f"{spec.name}-{now:%Y-%m-%d-%H-%M-%S}-{now.microsecond // 1000:03d}"
+    if run_dir is None:
+        run_dir = Path("smlaunch-runs") / f"{spec.name}-{now:%Y%m%d-%H%M%S}"
+    return LocalPlan(spec=adapted, request=render(adapted), changes=changes, nproc=nproc, device=device,
+                     num_gpus=gpus, run_dir=Path(run_dir).resolve(), job_name=job_name, channels=channels,
+                     notes=notes)
+
+
+def launch(
+    plan: LocalPlan,
+    *,
+    on_step: Callable[[dict[str, float | int]], None] | None = None,
+    on_line: Callable[[int | None, str], None] | None = None,
+    grace_s: float = 30.0,
+) -> LocalRun:
+    """Lay out ``plan.run_dir``, run torchrun, stream its output; returns when every rank has exited."""
+    import importlib.util
+
+    from smlaunch.resources import entrypoints_dir
+
+    if importlib.util.find_spec("torch") is None:
+        raise MissingDependency("smlaunch local needs PyTorch", fix="pip install torch")
+    local_layout.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
+    logs = plan.run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for stale in (plan.run_dir / "output" / "failure", logs / "error.json"):
+        stale.unlink(missing_ok=True)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        plan.command(), cwd=plan.run_dir / "code", env=plan.environment(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+        start_new_session=True,
+    )
+    stopper = _Stopper(proc, grace_s)
+    steps: list[dict[str, float | int]] = []
+    console: list[str] = []
+    with stopper, open(logs / "console.log", "w") as log:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            log.write(line)
+            log.flush()
+            rank, text = _split_rank(line)
+            console.append(line)
+            del console[:-200]
+            metrics = _parse_step(text) if rank in (0, None) else None
+            if metrics is not None:
+                steps.append(metrics)
+                if on_step:
+                    on_step(metrics)
+            if on_line:
+                on_line(rank, text)
+        returncode = proc.wait()
+    return _collect(plan, returncode, time.monotonic() - start, steps, "".join(console), stopper.interrupted)
+
+
+def run_local(
+    spec: JobSpec,
+    *,
+    nproc: int | None = None,
+    shrink: Shrink = "auto",
+    steps: int | None = None,
+    data: DataArg = None,
+    run_dir: str | os.PathLike | None = None,
+    docker: bool = False,
+    on_step: Callable[[dict[str, float | int]], None] | None = None,
+) -> LocalRun:
+    """Run ``spec`` here: ``plan_local`` then ``launch`` (or SageMaker local mode with ``docker=True``)."""
+    plan = plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir)
+    if docker:
+        return run_docker(plan)
+    return launch(plan, on_step=on_step)
+
+
+class _Stopper:
+    """Forward SIGINT/SIGTERM to torchrun as SIGTERM; kill its process group after ``grace_s`` or a second
+    signal; always kill leftovers on exit. Handlers are installed only in the main thread."""
+
+    def __init__(self, proc: subprocess.Popen, grace_s: float) -> None:
+        self.proc, self.grace_s = proc, grace_s
+        self.interrupted = False
+        self._old: dict[int, Any] = {}
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _Stopper:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        if self._timer:
+            self._timer.cancel()
+        if self.proc.poll() is None:  # an exception in the reader: never leave ranks behind
+            self.kill()
+            self.proc.wait()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.interrupted:
+            self.kill()
+            return
+        self.interrupted = True
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        self._timer = threading.Timer(self.grace_s, self.kill)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _split_rank(line: str) -> tuple[int | None, str]:
+    match = _RANK_PREFIX.match(line)
+    return (int(match[1]), match[2]) if match else (None, line)
+
+
+def _parse_step(text: str) -> dict[str, float | int] | None:
+    from smlaunch.progress import parse_step_line
+
+    return parse_step_line(text)
+
+
+def _collect(plan: LocalPlan, returncode: int, wall_s: float, steps: list, console: str, interrupted: bool) -> LocalRun:
+    import json
+
+    metrics_path = plan.run_dir / "output" / "data" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    failure_path = plan.run_dir / "output" / "failure"
+    failure = failure_path.read_text().strip() if failure_path.is_file() else None
+    failed_rank = None  # torchrun's first observed failure; else the rank the failure file names
+    if returncode and (match := _ROOT_CAUSE.search(console)):
+        failed_rank = int(match[1])
+    elif failure and (match := re.match(r"rank (\d+):", failure)):
+        failed_rank = int(match[1])
+    error_file = plan.run_dir / "logs" / "error.json"
+    tail = error_file.read_text() if error_file.is_file() else ""
+    if returncode and not tail:
+        tail = _rank_stderr_tail(plan.run_dir / "logs" / "ranks", failed_rank) or console[-4000:]
+    if returncode == 0 and metrics is None:  # exit 0 but no metrics.json breaks the contract: report it
+        returncode, failure = 1, "the entry point exited 0 without writing output/data/metrics.json"
+    return LocalRun(plan=plan, returncode=returncode, wall_s=wall_s, steps=steps, metrics=metrics, failure=failure,
+                    failed_rank=failed_rank, error_tail=tail, interrupted=interrupted)
+
+
+def _rank_stderr_tail(ranks_dir: Path, rank: int | None, lines: int = 30) -> str:
+    """The end of a rank's stderr.log (torchrun's --log-dir layout: <run_id>/attempt_<n>/<rank>/stderr.log)."""
+    logs = sorted(ranks_dir.glob(f"*/attempt_*/{rank if rank is not None else 0}/stderr.log"),
+                  key=lambda p: p.stat().st_mtime)
+    if not logs:
+        return ""
+    return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:])
+
+
+def docker_missing(*, which: Callable[[str], str | None] = shutil.which,
+                   run: Callable[..., Any] = subprocess.run) -> str | None:
+    """What SageMaker local mode lacks here ("docker", "docker compose"), or None when both exist."""
+    if which("docker") is None:
+        return "the `docker` CLI is not on PATH"
+    try:
+        if run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0:
+            return None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None if which("docker-compose") else "neither `docker compose` (v2 plugin) nor `docker-compose` works"
+
+
+def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_missing) -> LocalRun:
+    """SageMaker's own local mode (``instance_type="local"``): the DLC image under docker compose.
+
+    Needs Docker, docker compose, AWS credentials and network access to pull the image from ECR; SMP v1 itself
+    does not run there (no smdistributed binary on CPU images, one GPU host at most), so this is a container
+    smoke test. ``missing`` is injectable for tests.
+    """
+    lack = missing()
+    if lack:
+        raise LocalRunError(
+            f"--docker runs SageMaker local mode, which needs Docker and Docker Compose: {lack}",
+            fix="install Docker Engine with the compose plugin, or drop --docker to run under torchrun here",
+        )
+    try:
+        from sagemaker.local import LocalSession
+        from sagemaker.pytorch import PyTorch
+    except ImportError as exc:
+        raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
+    session = LocalSession()
+    session.config = {"local": {"local_code": True, "container_root": str(plan.run_dir)}}
+    kwargs = plan.request.estimator_kwargs()
+    kwargs.update(instance_type="local_gpu" if plan.device == "cuda" else "local", instance_count=1,
+                  role=kwargs.get("role") or "arn:aws:iam::111111111111:role/smlaunch-local")
+    for key in ("volume_size", "max_run", "subnets", "security_group_ids", "output_path", "checkpoint_s3_uri"):
+        kwargs.pop(key, None)
+    estimator = PyTorch(**kwargs, sagemaker_session=session)
+    start = time.monotonic()
+    returncode = 0
+    try:
+        estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
+    except Exception as exc:  # the SDK raises many types; the message is what the user needs
+        returncode, failure = 1, f"{type(exc).__name__}: {exc}"
+    else:
+        failure = None
+    return LocalRun(plan=plan, returncode=returncode, wall_s=time.monotonic() - start, steps=[], metrics=None,
+                    failure=failure, failed_rank=None, error_tail="")

@@ -1,0 +1,138 @@
+"""The foundation commands through the real console entry point: output, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from smlaunch.cli import COMMANDS, cli, main
+from smlaunch.spec.load import load_spec
+from smlaunch.templates import STARTERS
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """Run ``smlaunch ARGS`` the way a user does (a separate process); return (code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "smlaunch", *args], capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def job(tmp_path):
+    path = tmp_path / "job.yaml"
+    code, out, _ = run("init", "--preset", "gpt2-60b", "-o", str(path))
+    assert code == 0 and f"wrote {path}" in out
+    return path
+
+
+def test_cli_commands_are_frozen():
+    assert list(COMMANDS) == [
+        "init", "validate", "schema", "render", "estimate", "plan", "submit", "status", "logs", "stop", "list", "local",
+    ]
+
+
+@pytest.mark.parametrize("preset", sorted(STARTERS))
+def test_every_starter_template_validates_clean(preset, tmp_path):
+    path = tmp_path / f"{preset}.yaml"
+    CliRunner().invoke(cli, ["init", "--preset", preset, "-o", str(path)])
+    code, out, err = run("validate", "--strict", str(path))
+    assert code == 0, out + err
+    assert f"{path}: valid (0 errors, 0 warnings)" in out
+
+
+def test_validate_reports_rule_errors_with_field_line_and_fix(job):
+    code, out, err = run("validate", str(job), "--set", "smp.microbatches=3")
+    assert code == 1
+    assert f"{job}: invalid" in out
+    assert "SMP" in out and "training.batch_size (line 29)" in out
+    assert "batch_size(56) is not divisible by microbatches(3)" in out
+    assert "fix: set training.batch_size: 57" in out
+    assert "Traceback" not in out + err
+
+
+def test_validate_json_contract(job):
+    code, out, _ = run("validate", str(job), "--format", "json", "--set", "smp.tensor_parallel_degree=16")
+    assert code == 1
+    report = json.loads(out)
+    assert set(report) == {"valid", "errors", "warnings", "file"} and report["valid"] is False
+    finding = next(f for f in report["errors"] if f["field"] == "smp.tensor_parallel_degree")
+    assert set(finding) == {"rule", "field", "line", "message", "fix"}
+    assert finding["line"] == 19
+    assert "tensor_parallel_degree(16) > GPUs per instance(8) on ml.p4d.24xlarge" in finding["message"]
+
+
+def test_validate_many_files_exit_code_is_the_worst(job, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [")
+    code, out, err = run("validate", str(job), str(broken))
+    assert code == 2
+    assert f"{job}: valid" in out
+    assert f"error: {broken}: YAML syntax error at line 2, column 1: did not find expected node content" in out
+    assert "Traceback" not in out + err
+
+
+def test_validate_unknown_key_exit_2_with_suggestion(job):
+    code, out, _ = run("validate", str(job), "--set", "smp.partitons=2")
+    assert code == 2
+    assert "smp.partitons" in out and "did you mean 'smp.partitions'?" in out
+
+
+def test_strict_fails_on_warnings(job):
+    code, _, _ = run("validate", "--strict", str(job), "--set", "smp.microbatches=8", "--set", "smp.active_microbatches=9")
+    assert code == 1
+
+
+def test_init_refuses_to_overwrite(job):
+    code, _, err = run("init", "--preset", "gpt2-10b", "-o", str(job))
+    assert code == 1 and f"error: {job} exists" in err and "--force" in err
+
+
+def test_init_writes_to_stdout_by_default():
+    result = CliRunner().invoke(cli, ["init", "--preset", "gpt2-30b"])
+    assert result.exit_code == 0 and "preset: gpt2-30b" in result.output
+
+
+def test_schema_is_json_schema_and_accepts_partitions():
+    code, out, _ = run("schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["additionalProperties"] is False
+    assert {"name", "model", "cluster", "smp", "training", "data", "output", "sagemaker"} <= set(schema["properties"])
+    smp = schema["$defs"]["SmpSpec"]["properties"]
+    assert "partitions" in smp and "pipeline_parallel_degree" in smp and "microbatches" in smp
+
+
+def test_render_prints_estimator_kwargs_and_is_deterministic(job):
+    code, first, _ = run("render", str(job), "--format", "json")
+    _, second, _ = run("render", str(job), "--format", "json")
+    assert code == 0 and first == second
+    payload = json.loads(first)
+    params = payload["estimator"]["distribution"]["smdistributed"]["modelparallel"]["parameters"]
+    assert params["partitions"] == 2
+    assert payload["estimator"]["hyperparameters"]["prescaled_batch"] == 1
+
+
+def test_render_warns_about_rule_errors_on_stderr(job):
+    code, out, err = run("render", str(job), "--set", "smp.microbatches=3")
+    assert code == 0 and "breaks 1 rule(s)" in err and "distribution:" in out
+
+
+def test_spec_errors_exit_2_without_traceback_and_debug_shows_it(tmp_path):
+    missing = str(tmp_path / "missing.yaml")
+    assert main(["render", missing]) == 2
+    code, _, err = run("render", missing)
+    assert code == 2 and "no such file" in err and "Traceback" not in err
+    proc = subprocess.run(
+        [sys.executable, "-m", "smlaunch", "render", missing],
+        capture_output=True, text=True, env={**__import__("os").environ, "SMLAUNCH_DEBUG": "1"},
+    )
+    assert "Traceback" in proc.stderr
+
+
+def test_templates_from_init_load(tmp_path):
+    for preset in STARTERS:
+        path = tmp_path / f"{preset}.yaml"
+        CliRunner().invoke(cli, ["init", "--preset", preset, "-o", str(path)])
+        assert load_spec(path).name == preset

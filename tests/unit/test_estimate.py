@@ -1,0 +1,246 @@
+"""The estimator: every memory term against hand-computed numbers, strategies, sharding, speed, cost, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from smlaunch.catalog import INSTANCES, SPOT_PRICE_FRACTION
+from smlaunch.cli import cli, main
+from smlaunch.estimate import estimate, memory_findings
+from smlaunch.estimate.memory import (
+    DDP_BUCKET_BYTES,
+    GIB,
+    Knobs,
+    activation_bytes,
+    estimate_memory,
+    layer_activation_bytes,
+    logits_bytes,
+    model_state_bytes,
+    stage_params,
+)
+from smlaunch.estimate.throughput import Run, bubble_fraction, estimate_throughput, flops_per_token, ring_time
+from smlaunch.spec.load import load_spec
+
+# Tiny model: L=2, h=64, a=4, s=16, V=100 (padded to 128), one microbatch of 2 samples.
+TINY = Knobs(num_layers=2, hidden_width=64, num_heads=4, seq_length=16, vocab_size=100, microbatch_size=2)
+SBH = 16 * 2 * 64  # 2048
+FULL = SBH * (34 + 5 * 4 * 16 / 64)  # Korthikanti sbh(34 + 5as/h) = 2048 * 39 = 79872
+CKPT = 2 * SBH  # 4096
+
+
+def spec_dict(**changes) -> dict:
+    data = {
+        "name": "ref60",
+        "model": {"preset": "gpt2-60b"},
+        "cluster": {"instance_type": "ml.p4d.24xlarge", "instance_count": 32},
+        "smp": {"pipeline_parallel_degree": 2, "tensor_parallel_degree": 8, "microbatches": 4,
+                "active_microbatches": 2, "prescaled_batch": True, "shard_optimizer_state": True, "ddp": True,
+                "fp16": True},
+        "training": {"batch_size": 56, "max_steps": 100, "activation_checkpointing": "each"},
+    }
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    return data
+
+
+def test_stage_params_counts_blocks_and_padded_embeddings():
+    # 2 x (12h² + 7h + 6h) + 128·h (padded vocab) + s·h + 2h
+    assert stage_params(TINY) == 2 * (12 * 64 * 64 + 13 * 64) + 128 * 64 + 16 * 64 + 2 * 64 == 109312
+
+
+def test_model_state_mixed_precision_adam_is_20_bytes_per_param():
+    state = model_state_bytes(TINY)
+    n = 109312
+    assert state == {"parameters": 2 * n, "gradients": 2 * n, "optimizer_state": 12 * n, "master_gradients": 4 * n}
+    assert sum(state.values()) == 20 * n
+
+
+def test_model_state_fp32_has_no_master_copy():
+    state = model_state_bytes(Knobs(2, 64, 4, 16, 100, precision="fp32"))
+    assert state == {"parameters": 4 * 109312, "gradients": 4 * 109312, "optimizer_state": 8 * 109312,
+                     "master_gradients": 0}
+
+
+def test_shard_optimizer_state_divides_by_rdp_only():
+    plain = model_state_bytes(Knobs(2, 64, 4, 16, 100, rdp=16))
+    sharded = model_state_bytes(Knobs(2, 64, 4, 16, 100, rdp=16, shard_optimizer_state=True))
+    assert sharded["optimizer_state"] * 16 == plain["optimizer_state"]
+    assert sharded["master_gradients"] * 16 == plain["master_gradients"]
+    assert sharded["parameters"] == plain["parameters"] and sharded["gradients"] == plain["gradients"]
+
+
+def test_sharded_data_parallel_divides_everything_by_its_degree():
+    plain = model_state_bytes(TINY)
+    sdp = model_state_bytes(Knobs(2, 64, 4, 16, 100, rdp=16, sharded_data_parallel_degree=4))
+    for name in plain:
+        assert sdp[name] * 4 == pytest.approx(plain[name])
+
+
+def test_layer_activations_korthikanti():
+    assert layer_activation_bytes(TINY) == (FULL, CKPT)
+
+
+def test_tensor_parallel_activations_memory_vs_speed():
+    k = Knobs(2, 64, 4, 16, 100, tp=2, microbatch_size=2, prescaled_batch=True)
+    full, ckpt = layer_activation_bytes(k)  # optimize memory = sequence parallel: all / t
+    assert (full, ckpt) == (FULL / 2, CKPT / 2)
+    fast = Knobs(2, 64, 4, 16, 100, tp=2, microbatch_size=2, prescaled_batch=True, optimize="speed")
+    assert layer_activation_bytes(fast) == (SBH * (10 + 24 / 2 + 5 * 4 * 16 / 64 / 2), CKPT)
+
+
+def test_without_prescaled_batch_a_tp_group_computes_tp_times_the_samples():
+    k = Knobs(2, 64, 4, 16, 100, tp=2, microbatch_size=2)
+    assert k.group_batch == 4
+    assert layer_activation_bytes(k)[0] == 2 * FULL / 2
+
+
+@pytest.mark.parametrize(
+    ("strategy", "stored", "recompute"),
+    [("none", 2 * FULL, 0), ("each", 2 * CKPT, FULL), ("group_2", CKPT, 2 * FULL), ("contiguous", CKPT, 2 * FULL)],
+)
+def test_checkpointing_strategies_on_the_tiny_model(strategy, stored, recompute):
+    acts = activation_bytes(Knobs(2, 64, 4, 16, 100, microbatch_size=2, checkpointing=strategy), layers=2, in_flight=1)
+    assert acts == {"activations": stored, "recompute_buffers": recompute, "host": 0}
+
+
+def _act_total(strategy: str, *, in_flight: int = 1, layers: int = 32) -> float:
+    k = Knobs(layers, 5120, 40, 512, 50000, tp=4, microbatch_size=8, prescaled_batch=True, checkpointing=strategy)
+    acts = activation_bytes(k, layers=layers, in_flight=in_flight)
+    return acts["activations"] + acts["recompute_buffers"]
+
+
+def test_strategy_ordering_none_group4_each():
+    assert _act_total("none") > _act_total("group_4") > _act_total("each")
+
+
+def test_contiguous_saves_only_with_several_microbatches_in_flight():
+    assert _act_total("contiguous") > _act_total("none")  # one microbatch: recomputes the whole stage anyway
+    assert _act_total("contiguous", in_flight=4) < _act_total("none", in_flight=4)
+
+
+def test_grouping_wins_with_many_microbatches_in_flight():
+    # the page's "the more you group, the more efficient": true once many microbatches are in flight
+    assert _act_total("group_2", in_flight=8, layers=74) < _act_total("each", in_flight=8, layers=74)
+
+
+def test_microbatches_in_flight_multiply_stored_activations():
+    one = Knobs(8, 64, 4, 16, 100, pp=2, microbatches=4, active_microbatches=1, checkpointing="each")
+    three = Knobs(8, 64, 4, 16, 100, pp=2, microbatches=4, active_microbatches=3, checkpointing="each")
+    assert three.in_flight == 3 and one.in_flight == 1
+    a1 = activation_bytes(one, layers=4, in_flight=one.in_flight)
+    a3 = activation_bytes(three, layers=4, in_flight=three.in_flight)
+    assert a3["activations"] == 3 * a1["activations"] and a3["recompute_buffers"] == a1["recompute_buffers"]
+
+
+def test_offloading_keeps_two_microbatches_on_the_gpu():
+    k = Knobs(8, 64, 4, 16, 100, pp=2, microbatches=8, active_microbatches=6, checkpointing="each",
+              offload_activations=True, microbatch_size=2)
+    acts = activation_bytes(k, layers=4, in_flight=6)
+    assert acts["activations"] == 2 * 4 * CKPT and acts["host"] == 4 * 4 * CKPT
+
+
+def test_logits_and_comm_buffers():
+    assert logits_bytes(TINY) == 2 * 16 * 128 * 10
+    mem = estimate_memory(TINY)
+    assert mem.breakdown["communication_buffers"] == pytest.approx(DDP_BUCKET_BYTES / GIB)
+    assert mem.breakdown["logits"] == pytest.approx(40960 / GIB)
+    assert mem.total_gib == pytest.approx(sum(mem.breakdown.values()))
+    assert mem.allocated_gib == pytest.approx(mem.total_gib - mem.breakdown["framework_overhead"])
+
+
+def test_bubble_formula():
+    assert bubble_fraction(1, 8) == 0
+    assert bubble_fraction(2, 4) == pytest.approx(1 / 5)
+    assert bubble_fraction(4, 4) == pytest.approx(3 / 7)
+    assert bubble_fraction(2, 4, 1) == pytest.approx(1 - 0.8 * 0.5)  # one in flight: one stage busy
+
+
+def test_flops_per_token_matches_nanogpt_for_gpt2_small():
+    k = Knobs(12, 768, 12, 1024, 50257)
+    assert flops_per_token(k) == pytest.approx(0.857e9, rel=0.01)  # pytorch-parallel.md §10
+
+
+def test_ring_time():
+    assert ring_time(1e9, 1, 100) == 0
+    assert ring_time(1e9, 4, 100) == pytest.approx(2 * 3 / 4 * 1e9 / 100e9)
+
+
+def test_cost_arithmetic():
+    inst = INSTANCES["ml.p4d.24xlarge"]
+    t = estimate_throughput(TINY, Run(inst, 2, 16, 32 * 16, 3600))
+    assert t.time_s == pytest.approx(t.step_time_s * 3600)
+    assert t.cost_usd == pytest.approx(t.step_time_s * 3600 / 3600 * 2 * 37.688)
+    assert t.spot_cost_usd == pytest.approx(t.cost_usd * SPOT_PRICE_FRACTION)
+    assert t.tokens_per_s == pytest.approx(32 * 16 / t.step_time_s)
+
+
+def test_estimate_json_contract():
+    data = estimate(load_spec(spec_dict())).to_dict()
+    for key in ("memory_gib_per_gpu", "gpu_memory_gib", "fits", "breakdown", "step_time_s", "tokens_per_s",
+                "cost_usd", "headroom_gib", "headroom_pct", "spot_cost_usd", "time_s", "mfu", "bubble_fraction",
+                "layout"):
+        assert key in data
+    assert set(data["breakdown"]) == {"parameters", "gradients", "optimizer_state", "master_gradients",
+                                      "activations", "recompute_buffers", "logits", "communication_buffers",
+                                      "framework_overhead"}
+    assert data["memory_gib_per_gpu"] == pytest.approx(sum(data["breakdown"].values()), abs=0.01)
+    assert data["layout"]["rdp"] == 16 and data["gpu_memory_gib"] == 40.0
+
+
+def test_memory_findings_names_checked_fixes_and_line(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "name: big\nmodel: {preset: gpt2-60b}\ncluster: {instance_type: ml.p4d.24xlarge, instance_count: 32}\n"
+        "smp:\n  pipeline_parallel_degree: 2\n  tensor_parallel_degree: 8\n  microbatches: 4\n"
+        "  active_microbatches: 2\n  prescaled_batch: true\n  shard_optimizer_state: false\n  ddp: true\n"
+        "  fp16: true\ntraining: {batch_size: 56, max_steps: 10, activation_checkpointing: each}\n"
+    )
+    (finding,) = memory_findings(load_spec(path))
+    assert finding.rule == "MEM001" and finding.severity == "error"
+    assert finding.field == "smp.shard_optimizer_state" and finding.line == 10
+    assert "set smp.shard_optimizer_state: true (est." in finding.fix
+    est = float(finding.fix.split("(est. ")[1].split(" GiB")[0])
+    assert est <= 40.0
+
+
+def test_memory_findings_fixes_are_really_fits():
+    spec = load_spec(spec_dict(smp__tensor_parallel_degree=1, smp__pipeline_parallel_degree=1,
+                               smp__microbatches=1, smp__active_microbatches=None))
+    (finding,) = memory_findings(spec)
+    assert "no single change fits" in finding.fix or "(est." in finding.fix
+
+
+def test_memory_findings_quiet_when_it_fits_or_cannot_be_estimated():
+    assert memory_findings(load_spec(spec_dict())) == []
+    assert memory_findings(load_spec(spec_dict(cluster__instance_type="ml.x99.big"))) == []
+    assert memory_findings(load_spec(spec_dict(smp__tensor_parallel_degree=3))) == []  # layout rules report it
+
+
+def test_cli_estimate_json(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec_dict()))
+    result = CliRunner().invoke(cli, ["estimate", str(path), "--format", "json", "--set", "training.max_steps=7"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["fits"] is True and data["time_s"] == pytest.approx(7 * data["step_time_s"], rel=1e-3)
+
+
+def test_cli_estimate_text_shows_breakdown_and_verdict(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec_dict(smp__shard_optimizer_state=False)))
+    result = CliRunner().invoke(cli, ["estimate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "optimizer_state" in result.output and "does NOT fit" in result.output
+
+
+def test_cli_estimate_errors_exit_codes(tmp_path, capsys):
+    assert main(["estimate", str(tmp_path / "missing.yaml")]) == 2
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec_dict(cluster__instance_type="ml.x99.big")))
+    assert main(["estimate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no GPU data for instance type 'ml.x99.big'" in err and "Traceback" not in err

@@ -1,0 +1,94 @@
+"""The planner: ranking, top K, pruning, the explanation, the CLI and ``plan -o`` output that validates clean."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from smlaunch.cli import cli, main
+from smlaunch.errors import PlanError
+from smlaunch.estimate import plan
+from smlaunch.spec.load import load_spec
+from smlaunch.spec.rules import check
+
+
+@pytest.fixture(scope="module")
+def result_10b():
+    return plan("gpt2-10b", instance_type="ml.p4d.24xlarge", instance_count=16, global_batch=1280, top=5)
+
+
+def test_top_k_is_sorted_by_tokens_per_s_then_memory(result_10b):
+    cands = result_10b.candidates
+    assert len(cands) == 5
+    keys = [(-c.estimate.throughput.tokens_per_s, c.estimate.memory.total_gib) for c in cands]
+    assert keys == sorted(keys)
+    feasible = [(-o.tokens_per_s, o.memory_gib) for o in result_10b.feasible]
+    assert feasible == sorted(feasible)
+
+
+def test_every_candidate_fits_reaches_the_global_batch_and_is_clean(result_10b):
+    for c in result_10b.candidates:
+        est = c.estimate
+        assert est.fits and est.layout.global_batch == 1280
+        report = check(load_spec(c.spec))
+        assert report.valid
+        assert not [w for w in report.warnings if w.field.split(".")[0] in ("smp", "training", "model", "cluster")]
+
+
+def test_explanation_speaks_the_best_practices_terms(result_10b):
+    text = result_10b.explanation
+    assert "Fastest of" in text and "inside one ml.p4d.24xlarge" in text
+
+
+def test_plan_respects_best_practice_tp_inside_node(result_10b):
+    for option in result_10b.feasible:
+        k = option.knobs
+        assert k.tp in (1, 2, 4, 8) and k.tp * 1 <= 8 and 8 % k.pp == 0
+
+
+def test_plan_without_global_batch_prefers_largest_fitting_batch():
+    result = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=3)
+    assert result.best.estimate.fits and result.considered >= len(result.feasible)
+
+
+def test_plan_nothing_fits_raises_plan_error():
+    with pytest.raises(PlanError, match="no configuration of gpt2-60b fits 1 x ml.p4d.24xlarge"):
+        plan("gpt2-60b", instance_type="ml.p4d.24xlarge", instance_count=1)
+
+
+def test_plan_unknown_instance_and_unknown_model():
+    with pytest.raises(PlanError, match="no GPU data"):
+        plan("gpt2-10b", instance_type="ml.nope", instance_count=1)
+    assert main(["plan", "--model", "gpt2-nope", "--instance-type", "ml.p4d.24xlarge", "--instance-count", "1"]) == 2
+
+
+def test_plan_model_from_a_job_file(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("model: {num_layers: 4, hidden_width: 256, num_heads: 8, seq_length: 128, vocab_size: 1000}\n")
+    result = plan(str(path), instance_type="ml.g4dn.12xlarge", instance_count=1, top=2)
+    assert result.best.spec["model"]["num_layers"] == 4
+
+
+def test_cli_plan_json_and_output_validates_clean(tmp_path):
+    out = tmp_path / "planned.yaml"
+    result = CliRunner().invoke(cli, ["plan", "--model", "gpt2-30b", "--instance-type", "ml.p4d.24xlarge",
+                                      "--instance-count", "16", "--global-batch", "512", "--top", "3",
+                                      "--format", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["candidates"]) == 3 and data["candidates"][0]["rank"] == 1
+    assert [c["tokens_per_s"] for c in data["candidates"]] == sorted(
+        (c["tokens_per_s"] for c in data["candidates"]), reverse=True)
+    spec = load_spec(out)
+    assert check(spec).valid
+    assert spec.smp.tensor_parallel_degree == data["candidates"][0]["spec"]["smp"]["tensor_parallel_degree"]
+    assert out.read_text().startswith("#")
+
+
+def test_cli_plan_text_table(tmp_path):
+    result = CliRunner().invoke(cli, ["plan", "--model", "gpt2-10b", "--instance-type", "ml.p4d.24xlarge",
+                                      "--instance-count", "16", "--global-batch", "1280", "--top", "2"])
+    assert result.exit_code == 0, result.output
+    assert "tokens/s" in result.output and "configurations considered" in result.output
