@@ -25,10 +25,9 @@ import statistics
 import sys
 import time
 
+import runtime
 import smdistributed.modelparallel.torch as smp
 import torch
-
-import runtime
 from data import TokenSource
 from model import GPT, GPTConfig
 

@@ -53,7 +53,7 @@ def gpt2_tokenizer() -> Tokenizer:
     return Tokenizer(
         name="gpt2",
         vocab_size=enc.n_vocab,
-        encode=lambda text: enc.encode_ordinary(text),
+        encode=enc.encode_ordinary,
         decode=lambda ids: enc.decode(list(ids)),
         separator=(enc.eot_token,),
     )
@@ -81,7 +81,7 @@ def shard_bounds(num_tokens: int, shard_tokens: int) -> list[tuple[int, int]]:
     starts = list(range(0, num_tokens, shard_tokens))
     if len(starts) > 1 and num_tokens - starts[-1] < shard_tokens // 2:
         starts.pop()
-    return list(zip(starts, starts[1:] + [num_tokens]))
+    return list(zip(starts, [*starts[1:], num_tokens], strict=True))
 
 
 def write_shards(ids: np.ndarray, out_dir: str, *, shard_tokens: int, prefix: str = "train") -> list[str]:

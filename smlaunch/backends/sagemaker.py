@@ -353,7 +353,7 @@ class SageMakerBackend:
             captured.update(params)
             return create(params)
 
-        with staged_source(request.source_dir, request.entry_point) as source:
+        with staged_source(request.source_dir, request.entry_point) as source, _config_validated_once():
             estimator = self._estimator(request, boto_session, bucket, source, on_create)
             with aws_errors(job_name=None, instance_type=request.instance_type, count=request.instance_count):
                 try:
@@ -515,6 +515,24 @@ class SageMakerBackend:
                     tokens[stream] = token or tokens.get(stream)
                     return events
                 tokens[stream] = token
+
+
+@contextlib.contextmanager
+def _config_validated_once() -> Iterator[None]:
+    """The SDK re-validates its config dict against its JSON schema on every lookup (~0.15 s each, ~20 per
+    submit). Ours is a constant that the Session validates once; skip the repeats while we submit."""
+    import sagemaker.utils
+
+    original = sagemaker.utils.validate_sagemaker_config
+
+    def validate(config: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return None if config == SDK_CONFIG else original(config, *args, **kwargs)
+
+    sagemaker.utils.validate_sagemaker_config = validate
+    try:
+        yield
+    finally:
+        sagemaker.utils.validate_sagemaker_config = original
 
 
 def _bucket_of(uri: str | None) -> str | None:

@@ -155,32 +155,52 @@ def model_state_bytes(k: Knobs) -> dict[str, float]:
 
 
 def _native_state_bytes(k: Knobs, n: float) -> dict[str, float]:
-    """PyTorch-native: fp32 parameters, fp32 gradients, fp32 AdamW moments (torch.optim.AdamW, 16 B/param).
+    """PyTorch-native entry point (entrypoints/parallelize.py): fp32 weights, fp32 gradients, fused AdamW moments
+    (8 B) and, under bf16/fp16 autocast, the 16-bit weight copies that autograd saves from forward to backward (2 B).
 
-    ``shard_optimizer_state`` maps to FSDP2 over the data-parallel mesh (pytorch-parallel.md §9), which shards
-    parameters, gradients and moments over rdp; FSDP2 keeps the 16-bit unsharded parameters of the layer being
-    computed, which ``recompute_buffers``' one-layer term covers. Otherwise DDP: everything replicated.
+    ``shard_optimizer_state`` is FSDP2 with ``reshard_after_forward=False`` over the data-parallel mesh: weights,
+    gradients and moments sharded over rdp, but every block's gathered fp32 weights stay alive between forward
+    and backward (4 B unsharded). Otherwise DDP semantics: one flat fp32 copy of all gradients is all-reduced
+    after backward (4 B, reported as ``communication_buffers``; it coexists with the states, not activations).
     """
-    shard = k.rdp if k.shard_optimizer_state else 1
+    fsdp = k.shard_optimizer_state and k.rdp > 1
+    shard = k.rdp if fsdp else 1
+    autocast = 2 if k.precision != "fp32" else 0
     return {
-        "parameters": n * 4 / shard,
+        "parameters": n * 4 / shard + (n * 4 if fsdp else 0),
         "gradients": n * 4 / shard,
         "optimizer_state": n * 8 / shard,
-        "master_gradients": 0.0,
+        "master_gradients": n * autocast,
     }
+
+
+NATIVE_SBH_REPLICATED = 16
+"""Native, per s·b·h, outside the tensor-parallel matmuls: the fp32 LayerNorm inputs (2 x 4: the residual stream
+stays fp32 under autocast) and the 16-bit casts of the LayerNorm outputs that q, k, v (3 x 2) and c_fc (2) save."""
+NATIVE_SBH_SHARDED = 24
+"""Native, per s·b·h, split over t: q, k, v saved by SDPA (6), the SDPA output saved by attn.c_proj (2), the c_fc
+output saved by GELU (8) and the GELU output saved by mlp.c_proj (8). Flash SDPA keeps no s² scores."""
+NATIVE_CHECKPOINT_SBH = 4
+"""Native checkpoints keep the block's fp32 residual-stream input: 4·s·b·h."""
 
 
 def layer_activation_bytes(k: Knobs) -> tuple[float, float]:
     """(full activations of one layer, its checkpointed input) for one microbatch, bytes per GPU."""
     s, b, h, a, t = k.seq_length, k.group_batch, k.hidden_width, k.num_heads, k.tp
     sbh = s * b * h
-    attn = 0.0 if k.runtime == "native" else KORTHIKANTI_ATTN * a * s / h  # SDPA flash keeps no s² scores
-    if t == 1 or k.sequence_parallel or k.runtime == "native":
+    scale = 2 if k.precision == "fp32" else 1  # fp32 training stores 4-byte activations
+    if k.runtime == "native":
+        replicated = NATIVE_SBH_REPLICATED / (t if k.sequence_parallel else 1)
+        full = sbh * (replicated + NATIVE_SBH_SHARDED / t) * scale
+        ckpt = NATIVE_CHECKPOINT_SBH * sbh / (t if k.sequence_parallel else 1)
+        return full, ckpt
+    attn = KORTHIKANTI_ATTN * a * s / h
+    if t == 1 or k.sequence_parallel:
         full = sbh * (KORTHIKANTI_SBH + attn) / t
     else:
         full = sbh * (10 + 24 / t + attn / t)
-    ckpt = CHECKPOINT_BYTES_SBH * sbh / (t if (k.sequence_parallel or k.runtime == "native") else 1)
-    return full, ckpt
+    ckpt = CHECKPOINT_BYTES_SBH * sbh / (t if k.sequence_parallel else 1)
+    return full * scale, ckpt * scale
 
 
 def checkpoint_group(strategy: str, layers: int) -> int:
@@ -214,6 +234,9 @@ def logits_bytes(k: Knobs) -> float:
 
 
 def comm_bytes(k: Knobs) -> float:
+    if k.runtime == "native":
+        flat = stage_params(k) * 4 if (k.rdp > 1 and not k.shard_optimizer_state) else 0.0
+        return flat  # DDP-semantics flat gradient copy; no DDP buckets in the native entry point
     extra = 2 * 2 * k.group_batch * k.seq_length * k.hidden_width if (k.tp > 1 or k.pp > 1) else 0
     return DDP_BUCKET_BYTES + extra
 

@@ -265,7 +265,6 @@ def _process_group(name: str):
     _record(name)
     if not _config()["ddp"]:
         raise RuntimeError(f"smp.{name}() requires ddp: True in the smp config")
-    return None
 
 
 def get_world_process_group():
@@ -605,7 +604,7 @@ def _rank_suffix() -> str:
     return "0_0_0"
 
 
-def save_checkpoint(path, tag, partial=True, model=None, optimizer=None, user_content=None, translate_if_full=True,
+def save_checkpoint(path, tag, partial=True, model=None, optimizer=None, user_content=None, translate_if_full=True,  # noqa: PLR0917
                     num_kept_partial_checkpoints=None):
     """Write `<path>/<tag>_partial/` (partial) or `<path>/<tag>` (full), plus `<path>/newest`."""
     _record("save_checkpoint", path, tag, partial=partial, model=model, optimizer=optimizer,
@@ -644,7 +643,7 @@ def _load_partial(folder: str, strict: bool, load_optimizer: bool) -> None:
         optimizer.load_state_dict(torch.load(opt_file))
 
 
-def resume_from_checkpoint(path, tag=None, partial=True, strict=True, load_optimizer=True,
+def resume_from_checkpoint(path, tag=None, partial=True, strict=True, load_optimizer=True,  # noqa: PLR0917
                            load_sharded_optimizer_state=True, translate_function=None):
     """Return the saved user_content now; load model/optimizer at partition time (the first smp.step)."""
     _record("resume_from_checkpoint", path, tag=tag, partial=partial, strict=strict, load_optimizer=load_optimizer)

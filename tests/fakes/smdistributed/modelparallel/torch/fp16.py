@@ -14,7 +14,7 @@ import torch
 class DynamicLossScaler:
     """Loss scale with hysteresis (`delayed_shift`), as in Megatron's DynamicLossScaler."""
 
-    def __init__(self, init_scale=2.0**32, scale_factor=2.0, scale_window=1000, min_scale=1.0, delayed_shift=1,
+    def __init__(self, init_scale=2.0**32, scale_factor=2.0, scale_window=1000, min_scale=1.0, delayed_shift=1,  # noqa: PLR0917
                  consecutive_hysteresis=False):
         self.cur_scale = float(init_scale)
         self.scale_factor = scale_factor
@@ -88,9 +88,10 @@ class FP16Optimizer:
                 self.pairs.append((p, master))
                 masters.append(master)
             group["params"] = masters
-        self.loss_scaler = (
-            DynamicLossScaler(**(dynamic_loss_args or {})) if dynamic_loss_scale else StaticLossScaler(static_loss_scale or 1.0)
-        )
+        if dynamic_loss_scale:
+            self.loss_scaler = DynamicLossScaler(**(dynamic_loss_args or {}))
+        else:
+            self.loss_scaler = StaticLossScaler(static_loss_scale or 1.0)
         self.overflow = False
         self._master_grads_ready = False
 
