@@ -1,11 +1,11 @@
 """The Python API: the functions the CLI and notebooks both call.
 
-    spec = load_spec("job.yaml", overrides=["training.max_steps=10"])
-    report = validate(spec)          # rulebook findings (errors and warnings, with fixes)
-    est = estimate(spec)             # memory per GPU, tokens/s, cost
-    request = render(spec)           # what SageMaker will receive
-    job = submit(spec)               # a SageMaker training job (JobHandle)
-    run = run_local(spec)            # the same job on this machine, under torchrun
+spec = load_spec("job.yaml", overrides=["training.max_steps=10"])
+report = validate(spec)          # rulebook findings (errors and warnings, with fixes)
+est = estimate(spec)             # memory per GPU, tokens/s, cost
+request = render(spec)           # what SageMaker will receive
+job = submit(spec)               # a SageMaker training job (JobHandle)
+run = run_local(spec)            # the same job on this machine, under torchrun
 """
 
 from __future__ import annotations
@@ -38,9 +38,7 @@ def validate(spec: JobSpec) -> Report:
     return replace(report, summary=layout(spec).summary())
 
 
-def validate_file(
-    path: str | os.PathLike, *, overrides: Iterable[str] | Mapping[str, Any] = ()
-) -> Report:
+def validate_file(path: str | os.PathLike, *, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Report:
     """Like :func:`validate`, from a file; a spec that cannot be read becomes a report with one ``SPEC`` error."""
     try:
         spec = load_spec(path, overrides)

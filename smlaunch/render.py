@@ -20,7 +20,7 @@ from smlaunch.spec.models import JobSpec
 ENTRY_POINT = "train_gpt2.py"
 
 METRIC_NAMES = ("loss", "step_time_s", "tokens_per_s", "mfu", "mem_gib")
-"""Fields of the entry point's per-step log line ``step=.. loss=.. step_time_s=.. tokens_per_s=.. mfu=.. mem_gib=..``."""
+"""Fields of the entry point's per-step log line (docs/entrypoint-contract.md): ``step=.. loss=.. ...``."""
 
 METRIC_DEFINITIONS = [{"Name": "train:step", "Regex": r"step=([0-9]+) "}] + [
     {"Name": f"train:{name}", "Regex": rf"{name}=([0-9.eE+-]+)"} for name in METRIC_NAMES
@@ -211,7 +211,8 @@ def render(spec: JobSpec) -> LaunchRequest:
     processes = cluster.gpus_per_host
     if processes is None:
         raise RenderError(
-            f"cluster.instance_type {cluster.instance_type!r} is not in smlaunch's catalog, so its GPU count is unknown",
+            f"cluster.instance_type {cluster.instance_type!r} is not in smlaunch's catalog, "
+            "so its GPU count is unknown",
             field="cluster.processes_per_host",
             fix="set cluster.processes_per_host, or use a catalog instance type (see `smlaunch validate`)",
         )

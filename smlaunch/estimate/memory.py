@@ -100,7 +100,7 @@ class Knobs:
     @property
     def group_batch(self) -> int:
         """Samples per microbatch as one tensor-parallel group computes them: x t unless prescaled (SMP gathers)."""
-        return self.microbatch_size * (1 if self.prescaled_batch or self.runtime == "native" else self.tp)
+        return self.microbatch_size * (1 if self.prescaled_batch else self.tp)
 
     @property
     def stage_layers(self) -> int:
@@ -111,8 +111,9 @@ class Knobs:
         """Microbatches whose activations stage 0 holds at once."""
         if self.pp == 1:
             return 1
-        if self.runtime == "native":  # torch.distributed.pipelining 1F1B: warm-up depth pp on stage 0
-            return min(self.pp, self.microbatches)
+        if self.runtime == "native":  # 1F1B (warm-up depth pp on stage 0) when a >= pp, else GPipe rounds of a
+            depth = self.pp if self.active_microbatches >= self.pp else self.active_microbatches
+            return max(1, min(depth, self.microbatches))
         return max(1, min(self.active_microbatches, self.microbatches))
 
     @property

@@ -130,7 +130,8 @@ def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
     # data parallel: the gradients of one rank, 16-bit, over rdp replicas (placement "cluster": tp, then pp inner)
     grads = (k.num_layers / k.pp * 12 * h * h + padded_vocab(k.vocab_size, k.tp) * h) / k.tp * 2
     dp_link = _link_gbps(instance, k.tp * k.pp * k.rdp)
-    dp = ring_time(grads, k.rdp, dp_link) * DP_EXPOSED
+    dp = ring_time(grads, k.rdp, dp_link) * (1.0 if k.runtime == "native" else DP_EXPOSED)  # native: one flat
+    # all-reduce after backward, nothing overlapped
     if k.shard_optimizer_state or k.sharded_data_parallel_degree > 1:
         dp *= SHARDED_OPTIMIZER_COMM * (1.5 if k.sharded_data_parallel_degree > 1 else 1.0)
     pp = 0.0

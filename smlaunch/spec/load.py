@@ -75,7 +75,7 @@ def load_spec(
         src = Source(str(path), lines)
     data = _substitute(_drop_empty_sections(data), env, src, ())
     for dotted_key, value in _parse_overrides(overrides):
-        _apply_override(data, dotted_key, value, src)
+        _apply_override(data, dotted_key, value)
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
@@ -200,7 +200,7 @@ def _parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple
     return parsed
 
 
-def _apply_override(data: dict, dotted_key: str, value: Any, src: Source) -> None:
+def _apply_override(data: dict, dotted_key: str, value: Any) -> None:
     parts = dotted_key.split(".")
     node = data
     for depth, part in enumerate(parts[:-1]):

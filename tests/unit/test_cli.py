@@ -16,7 +16,9 @@ from smlaunch.templates import STARTERS
 
 def run(*args: str) -> tuple[int, str, str]:
     """Run ``smlaunch ARGS`` the way a user does (a separate process); return (code, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "smlaunch", *args], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smlaunch", *args], check=False, capture_output=True, text=True, timeout=60
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -30,7 +32,18 @@ def job(tmp_path):
 
 def test_cli_commands_are_frozen():
     assert list(COMMANDS) == [
-        "init", "validate", "schema", "render", "estimate", "plan", "submit", "status", "logs", "stop", "list", "local",
+        "init",
+        "validate",
+        "schema",
+        "render",
+        "estimate",
+        "plan",
+        "submit",
+        "status",
+        "logs",
+        "stop",
+        "list",
+        "local",
     ]
 
 
@@ -81,7 +94,9 @@ def test_validate_unknown_key_exit_2_with_suggestion(job):
 
 
 def test_strict_fails_on_warnings(job):
-    code, _, _ = run("validate", "--strict", str(job), "--set", "smp.microbatches=8", "--set", "smp.active_microbatches=9")
+    code, _, _ = run(
+        "validate", "--strict", str(job), "--set", "smp.microbatches=8", "--set", "smp.active_microbatches=9"
+    )
     assert code == 1
 
 
@@ -126,7 +141,10 @@ def test_spec_errors_exit_2_without_traceback_and_debug_shows_it(tmp_path):
     assert code == 2 and "no such file" in err and "Traceback" not in err
     proc = subprocess.run(
         [sys.executable, "-m", "smlaunch", "render", missing],
-        capture_output=True, text=True, env={**__import__("os").environ, "SMLAUNCH_DEBUG": "1"},
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "SMLAUNCH_DEBUG": "1"},
     )
     assert "Traceback" in proc.stderr
 

@@ -31,7 +31,11 @@ scalars = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["each", "group_0", "group_3", "spread", "DPT", "ml.p5.48xlarge", "ml.p3.16xlarge", "${NOPE}"]),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def run_validate(text: str | bytes, overrides: list[str] = ()) -> int:
@@ -74,8 +78,20 @@ def mutated_templates(draw):
 overrides = st.lists(
     st.builds(
         lambda k, v: f"{k}={v}",
-        st.sampled_from(["smp.microbatches", "smp.tensor_parallel_degree", "smp.partitions", "training.batch_size",
-                         "cluster.instance_count", "model.num_heads", "smp", "x.y.z", "", "training.activation_checkpointing"]),
+        st.sampled_from(
+            [
+                "smp.microbatches",
+                "smp.tensor_parallel_degree",
+                "smp.partitions",
+                "training.batch_size",
+                "cluster.instance_count",
+                "model.num_heads",
+                "smp",
+                "x.y.z",
+                "",
+                "training.activation_checkpointing",
+            ]
+        ),
         st.text(max_size=10),
     ),
     max_size=2,

@@ -18,7 +18,11 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 
 def heavy_modules_after(argv: list[str]) -> str:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     line = [x for x in proc.stderr.splitlines() if x.startswith("HEAVY=")]
     assert line, proc.stderr
@@ -41,6 +45,9 @@ def test_validate_and_schema_import_nothing_heavy(tmp_path):
 def test_import_smlaunch_is_light():
     proc = subprocess.run(
         [sys.executable, "-c", f"import smlaunch, sys; print([m for m in {HEAVY!r} if m in sys.modules])"],
-        capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.stdout.strip() == "[]"

@@ -92,7 +92,9 @@ def test_bad_overrides(tmp_path, override, message):
 
 
 def test_unknown_key_suggests_the_closest(tmp_path):
-    with pytest.raises(SpecError, match=r"smp.micro_batches \(line 9\): unknown key; did you mean 'smp.microbatches'\?"):
+    with pytest.raises(
+        SpecError, match=r"smp.micro_batches \(line 9\): unknown key; did you mean 'smp.microbatches'\?"
+    ):
         load_spec(write(tmp_path, BASE.replace("  ddp: true", "  micro_batches: 2")))
 
 

@@ -103,7 +103,9 @@ def test_spot_and_optional_settings(tmp_path):
 
 
 def test_extra_estimator_kwargs_pass_through_but_owned_keys_are_refused(tmp_path):
-    kwargs = render(spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={keep_alive_period_in_seconds: 60}"]))
+    kwargs = render(
+        spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={keep_alive_period_in_seconds: 60}"])
+    )
     assert kwargs.estimator_kwargs()["keep_alive_period_in_seconds"] == 60
     spec = spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={distribution: {}}"])
     with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp`\)"):
