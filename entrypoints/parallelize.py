@@ -359,14 +359,16 @@ class ParallelModel:
         done = 0
         for n in self._rounds():
             sched = self._schedule(n)
+            round_losses: list[torch.Tensor] = []  # step() resets the list it is given
             xs, ys = x[done * mb : (done + n) * mb], y[done * mb : (done + n) * mb]
             with self._autocast():
                 if self.stage.first:
                     sched.step(xs)
                 elif self.stage.last:
-                    sched.step(target=ys, losses=losses)
+                    sched.step(target=ys, losses=round_losses)
                 else:
                     sched.step()
+            losses += round_losses
             done += n
         self._sync_grads()
         if not self.stage.last:

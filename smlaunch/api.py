@@ -1,45 +1,111 @@
 """The Python API: the functions the CLI and notebooks both call.
 
-spec = load_spec("job.yaml", overrides=["training.max_steps=10"])
-report = validate(spec)          # rulebook findings (errors and warnings, with fixes)
-est = estimate(spec)             # memory per GPU, tokens/s, cost
-request = render(spec)           # what SageMaker will receive
-job = submit(spec)               # a SageMaker training job (JobHandle)
-run = run_local(spec)            # the same job on this machine, under torchrun
+    spec = load_spec("job.yaml", overrides=["training.max_steps=10"])
+    report = validate(spec)          # rulebook findings (errors and warnings, with fixes)
+    est = estimate(spec)             # memory per GPU, tokens/s, cost
+    result = plan(spec)              # the fastest valid layouts of the spec's model on its cluster
+    request = render(spec)           # what SageMaker will receive
+    job = submit(spec)               # a SageMaker training job (JobHandle)
+    run = run_local(spec)            # the same job on this machine, under torchrun
+
+Every function that takes a spec accepts a :class:`JobSpec`, a path to a job.yaml or a dict shaped like one,
+plus ``overrides`` (``["section.key=value", ...]`` or ``{"section.key": value}``). Heavy modules (the estimator,
+the SageMaker SDK, torch) are imported inside the function that needs them. In a Jupyter kernel the results
+display as HTML: the first call registers :mod:`smlaunch.display`'s formatters.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from smlaunch.errors import SpecError
+from smlaunch.errors import PlanError, SpecError
 from smlaunch.render import LaunchRequest
 from smlaunch.render import render as _render
 from smlaunch.spec.findings import Finding, Report
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.models import JobSpec
 
-__all__ = ["load_spec", "render", "validate", "validate_file"]
+if TYPE_CHECKING:  # pragma: no cover
+    from smlaunch.backends import Backend
+    from smlaunch.estimate import Estimate
+    from smlaunch.estimate.planner import PlanResult
+    from smlaunch.jobs import DryRun, JobHandle
+    from smlaunch.local import LocalRun
+
+__all__ = [
+    "attach", "estimate", "load_spec", "plan", "render", "run_local", "starter", "submit", "validate",
+    "validate_file",
+]  # fmt: skip
+
+SpecLike = JobSpec | str | os.PathLike | Mapping[str, Any]
+"""A :class:`JobSpec`, a path to a job.yaml, or a dict shaped like one."""
+Overrides = Iterable[str] | Mapping[str, Any]
+_T = TypeVar("_T")
 
 
-def validate(spec: JobSpec) -> Report:
+def _spec(spec: SpecLike, overrides: Overrides = ()) -> JobSpec:
+    """``spec`` as a typed JobSpec, with ``overrides`` applied (a JobSpec is re-loaded only when there are any)."""
+    if isinstance(spec, JobSpec):
+        if not overrides:
+            return spec
+        data = spec.model_dump(mode="json", exclude_unset=True)
+        loaded = load_spec(data, overrides)
+        loaded._source = spec.source
+        return loaded
+    if isinstance(spec, str | os.PathLike | Mapping):
+        return load_spec(spec, overrides)
+    raise SpecError(f"expected a JobSpec, a path to a job.yaml or a dict, got {type(spec).__name__}")
+
+
+def _shown(value: _T) -> _T:
+    """Register the HTML formatters when running in a Jupyter kernel (once; a no-op elsewhere)."""
+    from smlaunch import display
+
+    display.register_if_ipython()
+    return value
+
+
+def starter(preset: str, *, name: str | None = None) -> str:
+    """The commented job.yaml text of a starter template: ``gpt2-10b``, ``gpt2-30b``, ``gpt2-60b``, ``gpt2-tiny-local``.
+
+    >>> text = starter("gpt2-30b")
+    >>> spec = load_spec(yaml.safe_load(text))  # doctest: +SKIP
+    >>> "tensor_parallel_degree: 8" in text
+    True
+    """
+    from smlaunch.templates import starter as _starter
+
+    return _starter(preset, name=name)
+
+
+def validate(spec: SpecLike, *, overrides: Overrides = ()) -> Report:
     """Check ``spec`` against the rulebook (SMP v1 best practices and the memory estimate).
 
-    >>> report = validate(load_spec("job.yaml"))  # doctest: +SKIP
+    Raises :class:`SpecError` when a path or dict cannot be read or typed (see :func:`validate_file` for a
+    report instead).
+
+    >>> report = validate("job.yaml", overrides={"smp.microbatches": 3})  # doctest: +SKIP
     >>> [f"{f.rule} {f.field}: {f.fix}" for f in report.errors]  # doctest: +SKIP
+    ['SMP008 training.batch_size: set training.batch_size: 57 (a multiple of microbatches 3)']
     """
     from smlaunch.layout import layout
     from smlaunch.spec.rules import check
 
+    spec = _spec(spec, overrides)
     report = check(spec)
-    return replace(report, summary=layout(spec).summary())
+    return _shown(replace(report, summary=layout(spec).summary()))
 
 
-def validate_file(path: str | os.PathLike, *, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Report:
-    """Like :func:`validate`, from a file; a spec that cannot be read becomes a report with one ``SPEC`` error."""
+def validate_file(path: str | os.PathLike, *, overrides: Overrides = ()) -> Report:
+    """Like :func:`validate`, from a file; a spec that cannot be read becomes a report with one ``SPEC`` error.
+
+    >>> validate_file("missing.yaml").errors[0].rule  # doctest: +SKIP
+    'SPEC'
+    """
     try:
         spec = load_spec(path, overrides)
     except SpecError as exc:
@@ -48,9 +114,146 @@ def validate_file(path: str | os.PathLike, *, overrides: Iterable[str] | Mapping
     return replace(validate(spec), source=str(path))
 
 
-def render(spec: JobSpec) -> LaunchRequest:
+def estimate(spec: SpecLike, *, overrides: Overrides = ()) -> Estimate:
+    """Estimate per-GPU memory (term by term, against the GPU's capacity), step time, tokens/s and cost.
+
+    Raises :class:`PlanError` when the instance type is unknown to the estimator.
+
+    >>> est = estimate("job.yaml", overrides={"smp.tensor_parallel_degree": 4})  # doctest: +SKIP
+    >>> est.fits, round(est.memory.total_gib, 1), est.gpu_memory_gib, est.throughput.tokens_per_s  # doctest: +SKIP
+    (True, 31.2, 40.0, 41230.5)
+    """
+    from smlaunch.estimate import estimate as _estimate
+
+    return _shown(_estimate(_spec(spec, overrides)))
+
+
+def plan(
+    model: SpecLike,
+    *,
+    instance_type: str | None = None,
+    instance_count: int | None = None,
+    seq_length: int | None = None,
+    global_batch: int | None = None,
+    top: int = 5,
+    max_steps: int | None = None,
+    overrides: Overrides = (),
+) -> PlanResult:
+    """Rank every valid SMP v1 configuration of a model on a cluster by estimated tokens/s (``smlaunch plan``).
+
+    ``model`` is a preset name (``"gpt2-30b"``), a job spec (JobSpec, job.yaml path or dict: its model,
+    and by default its cluster and ``max_steps``) or a dict / YAML file of model keys.
+
+    >>> result = plan("gpt2-30b", instance_type="ml.p4d.24xlarge", instance_count=16, top=3)  # doctest: +SKIP
+    >>> best = result.best.estimate.knobs; (best.tp, best.pp)  # doctest: +SKIP
+    (8, 1)
+    >>> plan("job.yaml").best.spec["smp"]  # doctest: +SKIP
+    """
+    from smlaunch.estimate import plan as _plan
+
+    spec = _job_spec_or_none(model, overrides)
+    if spec is not None:
+        model = spec.model.model_dump(mode="json", exclude_none=True)
+        instance_type = instance_type or spec.cluster.instance_type
+        instance_count = instance_count or spec.cluster.instance_count
+        max_steps = max_steps or spec.training.max_steps
+    if instance_type is None or instance_count is None:
+        raise PlanError("plan needs a cluster", fix='pass instance_type="ml.p4d.24xlarge", instance_count=16')
+    return _shown(_plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
+                        global_batch=global_batch, top=top, max_steps=max_steps or 1000))
+
+
+def _job_spec_or_none(model: Any, overrides: Overrides) -> JobSpec | None:
+    """A whole job spec (JobSpec, dict or job.yaml with a ``cluster`` section), else None (a model only)."""
+    if isinstance(model, JobSpec):
+        return _spec(model, overrides)
+    if isinstance(model, Mapping):
+        return _spec(model, overrides) if "cluster" in model else None
+    if isinstance(model, str | os.PathLike) and Path(model).is_file():
+        import yaml
+
+        data = yaml.safe_load(Path(model).read_text())
+        return _spec(model, overrides) if isinstance(data, dict) and "cluster" in data else None
+    return None
+
+
+def render(spec: SpecLike, *, overrides: Overrides = ()) -> LaunchRequest:
     """Render ``spec`` into the launch request that ``submit`` and ``run_local`` both use (pure).
 
-    >>> render(load_spec("job.yaml")).estimator_kwargs()["distribution"]  # doctest: +SKIP
+    >>> request = render("job.yaml")  # doctest: +SKIP
+    >>> request.estimator_kwargs()["distribution"]["smdistributed"]["modelparallel"]["parameters"]["partitions"]  # doctest: +SKIP
+    2
     """
-    return _render(spec)
+    return _render(_spec(spec, overrides))
+
+
+def submit(
+    spec: SpecLike,
+    *,
+    overrides: Overrides = (),
+    wait: bool = False,
+    dry_run: bool = False,
+    max_cost: float | None = None,
+    force: bool = False,
+    job_name: str | None = None,
+    backend: Backend | None = None,
+) -> JobHandle | DryRun:
+    """Check, render and submit ``spec`` as a SageMaker training job (``smlaunch submit --yes``).
+
+    ``dry_run`` returns a :class:`DryRun` with the exact CreateTrainingJob request and sends nothing.
+    ``backend`` defaults to SageMaker in ``sagemaker.region``; pass :class:`RecordingBackend` in tests.
+    Raises :class:`ValidationFailed` on rule errors (unless ``force``), :class:`SubmitError` over ``max_cost``
+    or when AWS refuses.
+
+    >>> job = submit("job.yaml", overrides={"sagemaker.role": ROLE_ARN})  # doctest: +SKIP
+    >>> job.status().status, [line for _, _, line in job.logs()][:3]  # doctest: +SKIP
+    >>> print(submit("job.yaml", dry_run=True).to_yaml())  # doctest: +SKIP
+    """
+    from smlaunch import jobs
+
+    job = jobs.submit(_spec(spec, overrides), wait=wait, dry_run=dry_run, max_cost=max_cost, force=force,
+                      job_name=job_name, backend=backend)
+    return _shown(job)
+
+
+def attach(job_name: str, *, region: str | None = None, backend: Backend | None = None) -> JobHandle:
+    """A handle on an existing training job; raises :class:`JobNotFound` when there is none of that name.
+
+    >>> job = attach("gpt2-30b-20260101-120000-1a2b3c4d", region="us-east-1")  # doctest: +SKIP
+    >>> job.wait(poll_s=60).status  # doctest: +SKIP
+    'Completed'
+    """
+    from smlaunch import jobs
+
+    return _shown(jobs.attach(job_name, region=region, backend=backend))
+
+
+def run_local(
+    spec: SpecLike,
+    *,
+    overrides: Overrides = (),
+    steps: int | None = None,
+    nproc: int | None = None,
+    shrink: Literal["auto", "none"] = "auto",
+    data: str | os.PathLike | Mapping[str, str | os.PathLike] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    docker: bool = False,
+    on_step: Callable[[dict[str, float | int]], None] | None = None,
+    check: bool = True,
+) -> LocalRun:
+    """Run ``spec`` on this machine with its tp x pp layout under torchrun (``smlaunch local``).
+
+    ``steps`` overrides ``training.max_steps``; on CPU the model is shrunk to fit (``shrink="none"`` keeps
+    it). ``check`` raises :class:`LocalRunError` when a rank fails (else inspect ``run.ok``).
+
+    >>> run = run_local(starter_spec, steps=20)  # doctest: +SKIP
+    >>> run.metrics["first_loss"] > run.metrics["last_loss"], [s["loss"] for s in run.steps][:2]  # doctest: +SKIP
+    (True, [5.57, 5.11])
+    """
+    from smlaunch.local import run_local as _run_local
+
+    run = _run_local(_spec(spec, overrides), nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir,
+                     docker=docker, on_step=on_step)
+    if check:
+        run.raise_for_status()
+    return _shown(run)

@@ -139,9 +139,13 @@ class LocalRun:
         if self.ok:
             return
         if self.interrupted:
-            raise LocalRunError(f"local run interrupted (exit {self.returncode}); logs in {self.run_dir / 'logs'}")
+            error = LocalRunError(f"local run interrupted (exit {self.returncode}); logs in {self.run_dir / 'logs'}")
+            error.exit_code = 130
+            raise error
         rank = f"rank {self.failed_rank}" if self.failed_rank is not None else "a rank"
         reason = self.failure or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
+        if self.metrics is not None and not self.failure:
+            reason += " (after training finished: metrics.json was written, the crash is in shutdown)"
         raise LocalRunError(
             f"{rank} failed (exit {self.returncode}): {reason}",
             fix=f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}",

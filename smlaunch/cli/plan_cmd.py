@@ -23,8 +23,8 @@ from smlaunch.cli.common import echo_json, format_option
 @format_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the chosen configuration as a commented job.yaml.")
-def command(model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format,
-            output) -> int:
+def command(*, model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format,
+             output) -> int:
     """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload/batch combination, drop what breaks
     a rule or does not fit, and rank the rest by estimated tokens/s (ties: less memory)."""
     from smlaunch.estimate import plan

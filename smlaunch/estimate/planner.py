@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smlaunch.catalog import Instance
+from smlaunch.errors import PlanError
 from smlaunch.estimate import Estimate, estimate_knobs, find_instance
 from smlaunch.estimate.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.estimate.throughput import Run, estimate_throughput
-from smlaunch.errors import PlanError
 from smlaunch.layout import layout
 
 STRATEGIES = ("none", "each", "group_2", "group_4", "contiguous")
@@ -179,7 +179,8 @@ def enumerate_options(
                 for prescaled in (True,) if (tp > 1 and pp > 1) else ((False, True) if tp > 1 else (False,)):
                     k1 = replace(k0, prescaled_batch=prescaled)
                     per = rdp if prescaled else world // pp
-                    considered += _walk_batches(k1, per, global_batch, instance, num_nodes, world, max_steps, options)
+                    considered += _walk_batches(k1, per=per, global_batch=global_batch, instance=instance,
+                                                num_nodes=num_nodes, world=world, max_steps=max_steps, options=options)
     return options, considered
 
 
@@ -189,7 +190,7 @@ def _batches(per: int, global_batch: int | None) -> list[int]:
     return [global_batch // per] if global_batch % per == 0 and global_batch >= per else []
 
 
-def _walk_batches(k1, per, global_batch, instance, num_nodes, world, max_steps, options) -> int:
+def _walk_batches(k1, *, per, global_batch, instance, num_nodes, world, max_steps, options) -> int:
     considered = 0
     capacity = instance.gpu.memory_gib
     for batch in _batches(per, global_batch):

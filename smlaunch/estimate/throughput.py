@@ -128,7 +128,8 @@ def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
     tp_link = _link_gbps(instance, k.tp)
     tp = k.stage_layers * k.microbatches * per_layer * ring_time(act_bytes, k.tp, tp_link)
     # data parallel: the gradients of one rank, 16-bit, over rdp replicas (placement "cluster": tp, then pp inner)
-    grads = (k.num_layers / k.pp * 12 * h * h + padded_vocab(k.vocab_size, k.tp) * h) / k.tp * 2
+    grad_bytes = 4 if k.runtime == "native" else 2  # native all-reduces the fp32 gradients
+    grads = (k.num_layers / k.pp * 12 * h * h + padded_vocab(k.vocab_size, k.tp) * h) / k.tp * grad_bytes
     dp_link = _link_gbps(instance, k.tp * k.pp * k.rdp)
     dp = ring_time(grads, k.rdp, dp_link) * (1.0 if k.runtime == "native" else DP_EXPOSED)  # native: one flat
     # all-reduce after backward, nothing overlapped

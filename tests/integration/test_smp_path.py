@@ -22,6 +22,7 @@ FAKES = os.path.join(REPO, "tests", "fakes")
 SAMPLE = os.path.join(REPO, "smlaunch", "data", "sample")
 LOG_LINE = re.compile(r"^step=(\d+) loss=([0-9.eE+-]+) step_time_s=([0-9.eE+-]+) tokens_per_s=([0-9.eE+-]+) "
                       r"mfu=([0-9.eE+-]+) mem_gib=([0-9.eE+-]+)$")
+pytestmark = pytest.mark.integration
 TINY = {  # a 2-layer GPT on the byte-level sample data
     "num_layers": 2, "hidden_width": 64, "num_heads": 4, "seq_length": 64, "vocab_size": 256, "batch_size": 8,
     "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "weight_decay": 0.1, "grad_clip": 1.0, "seed": 1,

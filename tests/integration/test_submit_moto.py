@@ -47,6 +47,8 @@ def _guard(no_network):
 def spec_for(preset: str = "gpt2-tiny-local", *overrides: str, output: bool = True):
     data = yaml.safe_load(starter(preset))
     sets = [f"sagemaker.role={ROLE}", f"sagemaker.region={REGION}", "cluster.instance_type=ml.p4d.24xlarge"]
+    if preset == "gpt2-tiny-local":
+        sets.append(f"data.train=s3://{BUCKET}/tokens/")
     if output:
         sets += [f"output.s3_path=s3://{BUCKET}/output", f"output.checkpoint_s3_uri=s3://{BUCKET}/ckpt"]
     return load_spec(data, [*sets, *overrides])
@@ -88,6 +90,7 @@ def tiny_job_file(tmp_path: Path, *extra: str) -> str:
 TINY_SETS = [
     "--set", f"sagemaker.role={ROLE}", "--set", f"sagemaker.region={REGION}",
     "--set", "cluster.instance_type=ml.p4d.24xlarge", "--set", f"output.s3_path=s3://{BUCKET}/output",
+    "--set", f"data.train=s3://{BUCKET}/tokens/",
 ]  # fmt: skip
 
 
@@ -120,7 +123,7 @@ def test_submit_creates_the_job_over_http(aws_env):
     assert {"Key": "team", "Value": "ml"} in client("sagemaker").list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
 
     # the source tarball landed in S3 and holds exactly the entry point's files
-    key = f"output/{handle.name}/source/sourcedir.tar.gz"
+    key = f"{handle.name}/source/sourcedir.tar.gz"
     assert json.loads(hp["sagemaker_submit_directory"]) == f"s3://{BUCKET}/{key}"
     body = client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
@@ -137,13 +140,14 @@ def test_source_tarball_holds_only_entry_point_files(aws_env, tmp_path):
         (src / rel).write_text("SECRET=1" if not rel.endswith(".py") else "print('hi')\n")
     request = replace(render(spec_for()), source_dir=str(src))
     submission = backend().submit(request, job_name="tarball-check")
-    body = client("s3").get_object(Bucket=BUCKET, Key="output/tarball-check/source/sourcedir.tar.gz")["Body"].read()
+    body = client("s3").get_object(Bucket=BUCKET, Key="tarball-check/source/sourcedir.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         assert sorted(tar.getnames()) == ["model.py", "train_gpt2.py"]
     assert submission.source_files == ("model.py", "train_gpt2.py")
 
 
 def test_default_bucket_is_created_by_the_sdk(aws_env):
+    make_bucket()  # the data bucket
     handle = jobs.submit(spec_for("gpt2-tiny-local", output=False), backend=backend(), force=True)
     job = client("sagemaker").describe_training_job(TrainingJobName=handle.name)
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://sagemaker-{REGION}-123456789012/"

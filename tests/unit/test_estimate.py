@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -244,3 +245,15 @@ def test_cli_estimate_errors_exit_codes(tmp_path, capsys):
     assert main(["estimate", str(path)]) == 1
     err = capsys.readouterr().err
     assert "no GPU data for instance type 'ml.x99.big'" in err and "Traceback" not in err
+
+
+def test_native_runtime_memory_model():
+    n = 109312
+    ddp = Knobs(2, 64, 4, 16, 100, rdp=2, microbatch_size=2, precision="bf16", runtime="native")
+    assert model_state_bytes(ddp) == {"parameters": 4 * n, "gradients": 4 * n, "optimizer_state": 8 * n,
+                                      "master_gradients": 2 * n}  # autocast 16-bit weight copies
+    fsdp = replace(ddp, shard_optimizer_state=True)
+    assert model_state_bytes(fsdp) == {"parameters": 4 * n / 2 + 4 * n, "gradients": 4 * n / 2,
+                                       "optimizer_state": 8 * n / 2, "master_gradients": 2 * n}
+    assert layer_activation_bytes(ddp) == (SBH * (16 + 24), 4 * SBH)  # no s² scores with flash SDPA
+    assert estimate_memory(ddp).breakdown["communication_buffers"] == pytest.approx(4 * n / GIB)
