@@ -372,10 +372,27 @@ def _collect(plan: LocalPlan, returncode: int, wall_s: float, steps: list, conso
     tail = error_file.read_text() if error_file.is_file() else ""
     if returncode and not tail:
         tail = _rank_stderr_tail(plan.run_dir / "logs" / "ranks", failed_rank) or console[-4000:]
+    cause = _exception_line(tail) if returncode else None
+    if cause and failed_rank is not None and (failure is None or not failure.startswith(f"rank {failed_rank}:")):
+        # every rank writes the same failure file, so it may hold a later rank's knock-on error (a peer
+        # hung up); the first rank torchrun saw fail says what went wrong
+        failure = f"rank {failed_rank}: {cause}" + (f"  [failure file: {failure}]" if failure else "")
     if returncode == 0 and metrics is None:  # exit 0 but no metrics.json breaks the contract: report it
         returncode, failure = 1, "the entry point exited 0 without writing output/data/metrics.json"
     return LocalRun(plan=plan, returncode=returncode, wall_s=wall_s, steps=steps, metrics=metrics, failure=failure,
                     failed_rank=failed_rank, error_tail=tail, interrupted=interrupted)
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Interrupt)\b.*)$")
+
+
+def _exception_line(text: str) -> str | None:
+    """The last ``SomeError: message`` line of a traceback (module prefix dropped), or None."""
+    for line in reversed(text.strip().splitlines()):
+        match = _EXCEPTION_LINE.match(line.strip())
+        if match:
+            return match[1]
+    return None
 
 
 def _rank_stderr_tail(ranks_dir: Path, rank: int | None, lines: int = 30) -> str:
