@@ -411,7 +411,8 @@ class ParallelModel:
             key, pgs = ("plain",), []
             if isinstance(g, DTensor):
                 dims = [i for i, pl in enumerate(g.placements) if pl.is_shard()]
-                key, pgs = (id(g.device_mesh), tuple(dims)), [g.device_mesh.get_group(d) for d in dims]
+                mesh = g.device_mesh  # key by structure, not object identity: same keys, same order on every rank
+                key, pgs = (mesh.ndim, mesh.mesh_dim_names, tuple(dims)), [mesh.get_group(d) for d in dims]
             sums[key] = sums.get(key, torch.zeros((), device=self.device)) + self._local(g).float().pow(2).sum()
             groups[key] = pgs
         total = torch.zeros((), device=self.device)

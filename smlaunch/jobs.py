@@ -164,7 +164,11 @@ class JobHandle:
         return self.backend.log_events(self.name, follow=follow, poll_s=poll_s, on_status=hook)
 
     def wait(
-        self, *, poll_s: float = 30.0, timeout_s: float | None = None, on_update: Callable[[JobStatus], None] | None = None
+        self,
+        *,
+        poll_s: float = 30.0,
+        timeout_s: float | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
     ) -> JobStatus:
         """Poll until the job is Completed, Failed or Stopped; ``on_update`` sees every new secondary status."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s

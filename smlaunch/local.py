@@ -117,6 +117,8 @@ class LocalRun:
     failed_rank: int | None
     error_tail: str
     interrupted: bool = False
+    reason: str | None = None
+    """Why it failed: the failing rank's exception line, else the failure file."""
 
     @property
     def ok(self) -> bool:
@@ -143,7 +145,7 @@ class LocalRun:
             error.exit_code = 130
             raise error
         rank = f"rank {self.failed_rank}" if self.failed_rank is not None else "a rank"
-        reason = self.failure or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
+        reason = self.reason or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
         if self.metrics is not None and not self.failure:
             reason += " (after training finished: metrics.json was written, the crash is in shutdown)"
         raise LocalRunError(
@@ -372,15 +374,15 @@ def _collect(plan: LocalPlan, returncode: int, wall_s: float, steps: list, conso
     tail = error_file.read_text() if error_file.is_file() else ""
     if returncode and not tail:
         tail = _rank_stderr_tail(plan.run_dir / "logs" / "ranks", failed_rank) or console[-4000:]
-    cause = _exception_line(tail) if returncode else None
-    if cause and failed_rank is not None and (failure is None or not failure.startswith(f"rank {failed_rank}:")):
-        # every rank writes the same failure file, so it may hold a later rank's knock-on error (a peer
-        # hung up); the first rank torchrun saw fail says what went wrong
-        failure = f"rank {failed_rank}: {cause}" + (f"  [failure file: {failure}]" if failure else "")
+    # every rank writes the same failure file, so it may hold a later rank's knock-on error (a peer hung up):
+    # the exception of the first rank torchrun saw fail says what went wrong
+    reason = (_exception_line(tail) if returncode else None) or failure
+    if failure and (match := re.match(r"rank \d+: (.*)", failure, re.S)) and reason == match[1]:
+        reason = failure.partition(": ")[2]
     if returncode == 0 and metrics is None:  # exit 0 but no metrics.json breaks the contract: report it
-        returncode, failure = 1, "the entry point exited 0 without writing output/data/metrics.json"
+        returncode, reason = 1, "the entry point exited 0 without writing output/data/metrics.json"
     return LocalRun(plan=plan, returncode=returncode, wall_s=wall_s, steps=steps, metrics=metrics, failure=failure,
-                    failed_rank=failed_rank, error_tail=tail, interrupted=interrupted)
+                    failed_rank=failed_rank, error_tail=tail, interrupted=interrupted, reason=reason)
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Interrupt)\b.*)$")

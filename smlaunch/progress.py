@@ -46,7 +46,7 @@ def format_duration(seconds: float | None) -> str:
     """``3725`` -> ``1h02m``; ``75`` -> ``1m15s``; None -> ``?``."""
     if seconds is None:
         return "?"
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -76,7 +76,7 @@ class Progress:
             return False
         self.latest = metrics
         if "step_time_s" in metrics:
-            self._times = (self._times + [float(metrics["step_time_s"])])[-self.window :]
+            self._times = [*self._times, float(metrics["step_time_s"])][-self.window :]
         return True
 
     @property

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from smlaunch.backends import LOG_GROUP, Submission, console_url, host_of
 from smlaunch.errors import JobNotFound, MissingDependency, SubmitError
@@ -188,7 +188,7 @@ def aws_errors(*, job_name: str | None = None, instance_type: str | None = None,
             "no AWS credentials found",
             fix="run `aws configure` or `aws sso login`, or set AWS_PROFILE (credentials are never stored by smlaunch)",
         ) from None
-    except (exc_mod.NoRegionError,) as exc:
+    except exc_mod.NoRegionError as exc:
         raise SubmitError(str(exc), fix="set sagemaker.region in the spec or AWS_DEFAULT_REGION") from None
     except (exc_mod.ConnectionError, exc_mod.HTTPClientError) as exc:
         raise SubmitError(
@@ -543,7 +543,7 @@ def _bucket_of(uri: str | None) -> str | None:
 class _DryRunSession:
     """A boto3 session that answers every call locally: S3 writes are recorded, CreateTrainingJob captured."""
 
-    ANSWERS: dict[str, dict[str, Any]] = {
+    ANSWERS: ClassVar[dict[str, dict[str, Any]]] = {
         "s3.PutObject": {"ETag": '"dry-run"'},
         "s3.HeadBucket": {},
         "s3.HeadObject": {},

@@ -117,10 +117,11 @@ def print_result(console: Any, run: Any) -> None:
     if not run.ok:
         rank = f"rank {run.failed_rank}" if run.failed_rank is not None else "a rank"
         console.print(f"[red bold]local run failed[/] ({rank}, exit {run.returncode}, {run.wall_s:.1f}s)")
-        if run.failure:
-            console.print(f"[red]failure file:[/] {escape(run.failure)}", soft_wrap=True)
         if run.error_tail:
-            console.print(run.error_tail.rstrip()[-3000:], markup=False, highlight=False, soft_wrap=True)
+            tail = "\n".join(run.error_tail.rstrip().splitlines()[-15:])
+            console.print(tail, markup=False, highlight=False, soft_wrap=True)
+        if run.failure and (not run.reason or run.reason not in run.failure):
+            console.print(f"[red]failure file:[/] {escape(run.failure)}", soft_wrap=True)
         return
     m = run.metrics or {}
     table = Table(title="Local run", title_justify="left", show_header=False)

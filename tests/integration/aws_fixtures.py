@@ -37,6 +37,7 @@ def _extend_moto() -> None:
         job = self.training_jobs[training_job_name]  # KeyError -> moto's 500; the describe before covers it
         job.training_job_status = "Stopping"
         job.secondary_status = "Stopping"
+        job.secondary_status_transitions.append({"Status": "Stopping", "StartTime": job.creation_time})
 
     def stop_training_job_response(self) -> ActionResult:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported by name and used as arguments)
 """``smlaunch submit`` end to end: the real SageMaker SDK v2 over real HTTP against moto in server mode.
 
 Nothing here reaches AWS: ``no_network`` (autouse) fails any test that resolves or connects to a host other
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -279,10 +281,10 @@ def _write_logs(job_name: str) -> None:
     logs = client("logs")
     group = "/aws/sagemaker/TrainingJobs"
     logs.create_log_group(logGroupName=group)
-    base = 1_700_000_000_000
+    base = int(time.time() * 1000) - 60_000
+    step = "step=1 loss=9.5000 step_time_s=0.500 tokens_per_s=1000 mfu=0.100 mem_gib=1.00"
     lines = {
-        "algo-1": [(0, "starting algo-1"), (20, "step=1 loss=9.5000 step_time_s=0.500 tokens_per_s=1000 mfu=0.100 "
-                                                "mem_gib=1.00"), (40, "done algo-1")],  # fmt: skip
+        "algo-1": [(0, "starting algo-1"), (20, step), (40, "done algo-1")],
         "algo-2": [(10, "starting algo-2"), (30, "done algo-2")],
     }
     for host, events in lines.items():
@@ -392,8 +394,8 @@ def test_cli_submit_max_cost_and_rules(aws_env, tmp_path):
 
 
 def test_cli_submit_dry_run(aws_env, tmp_path):
-    code, out, err = run_cli("submit", tiny_job_file(tmp_path), *TINY_SETS, "--force", "--dry-run",
-                             "--set", "sagemaker.environment.WANDB_API_KEY=abcdef0123456789abcdef0123456789")  # fmt: skip
+    secret = "sagemaker.environment.WANDB_API_KEY=abcdef0123456789abcdef0123456789"
+    code, out, err = run_cli("submit", tiny_job_file(tmp_path), *TINY_SETS, "--force", "--dry-run", "--set", secret)
     assert code == 0, err
     request = yaml.safe_load(out)
     assert request["TrainingJobName"].startswith("tiny-")
