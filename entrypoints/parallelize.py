@@ -410,7 +410,8 @@ class ParallelModel:
             g = p.grad
             key, pgs = ("plain",), []
             if isinstance(g, DTensor):
-                dims = [i for i, pl in enumerate(g.placements) if pl.is_shard()]
+                # sharded dims (FSDP+TP's _StridedShard is not is_shard() on 2.13: test "not replicated")
+                dims = [i for i, pl in enumerate(g.placements) if not (pl.is_replicate() or pl.is_partial())]
                 mesh = g.device_mesh  # key by structure, not object identity: same keys, same order on every rank
                 key, pgs = (mesh.ndim, mesh.mesh_dim_names, tuple(dims)), [mesh.get_group(d) for d in dims]
             sums[key] = sums.get(key, torch.zeros((), device=self.device)) + self._local(g).float().pow(2).sum()

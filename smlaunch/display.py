@@ -65,8 +65,8 @@ def report_html(report: Any) -> str:
             f"({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})</div>")
     summary = f'<div style="color:#555">{escape(report.summary)}</div>' if report.summary else ""
     rows = "".join(_finding_row(f) for f in report.findings)
-    table = (f'<table style="border-collapse:collapse;margin-top:4px">{_th(["", "rule", "field", "problem and fix"], left=range(4))}'
-             f"{rows}</table>") if rows else ""
+    header = _th(["", "rule", "field", "problem and fix"], left=range(4))
+    table = f'<table style="border-collapse:collapse;margin-top:4px">{header}{rows}</table>' if rows else ""
     return f'<div class="smlaunch-report" style="{_BOX}">{head}{summary}{table}</div>'
 
 

@@ -281,7 +281,8 @@ def launch(
             if on_line:
                 on_line(rank, text)
         returncode = proc.wait()
-    return _collect(plan, returncode, time.monotonic() - start, steps, "".join(console), stopper.interrupted)
+    return _collect(plan, returncode, wall_s=time.monotonic() - start, steps=steps, console="".join(console),
+                    interrupted=stopper.interrupted)
 
 
 def run_local(
@@ -358,7 +359,9 @@ def _parse_step(text: str) -> dict[str, float | int] | None:
     return parse_step_line(text)
 
 
-def _collect(plan: LocalPlan, returncode: int, wall_s: float, steps: list, console: str, interrupted: bool) -> LocalRun:
+def _collect(
+    plan: LocalPlan, returncode: int, *, wall_s: float, steps: list, console: str, interrupted: bool
+) -> LocalRun:
     import json
 
     metrics_path = plan.run_dir / "output" / "data" / "metrics.json"

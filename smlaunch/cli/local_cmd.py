@@ -32,7 +32,7 @@ def _parse_data(values: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/")
 @click.option("--docker", is_flag=True, help="Use SageMaker local mode (Docker + docker compose) instead.")
-def command(file: str, overrides: tuple[str, ...], nproc: int | None, shrink: str, steps: int | None,
+def command(file: str, overrides: tuple[str, ...], nproc: int | None, shrink: str, steps: int | None,  # noqa: PLR0917
             data: tuple[str, ...], run_dir: str | None, docker: bool) -> None:
     """Run a job spec on this machine with its tensor x pipeline layout, before paying for a cluster.
 
@@ -125,8 +125,8 @@ def print_result(console: Any, run: Any) -> None:
         return
     m = run.metrics or {}
     table = Table(title="Local run", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     mems = ", ".join(f"{x:.2f}" for x in m.get("peak_mem_gib_per_rank") or [] if x is not None)
     rows = [
         ("steps", f"{m.get('steps')} (from step {m.get('start_step', 0)})"),
@@ -135,10 +135,19 @@ def print_result(console: Any, run: Any) -> None:
         ("layout", str(m.get("layout"))),
         ("peak memory / rank (GiB)", mems or "-"),
         ("checkpoint", str(m.get("checkpoint"))),
-        ("outputs", ", ".join(str(p) for p in run.outputs()[:8]) or "-"),
+        ("outputs", _outputs(run.outputs())),
         ("wall time", f"{run.wall_s:.1f} s"),
         ("run directory", str(run.run_dir)),
     ]
     for key, value in rows:
         table.add_row(key, escape(value))
     console.print(table)
+
+
+def _outputs(paths: list[Any]) -> str:
+    """``model/model/ (5 files), output/data/metrics.json``: files grouped by their directory."""
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        groups.setdefault(str(path.parent), []).append(path.name)
+    parts = [f"{d}/{names[0]}" if len(names) == 1 else f"{d}/ ({len(names)} files)" for d, names in groups.items()]
+    return ", ".join(parts) or "-"

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def smlaunch(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smlaunch", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "160"})
+                          check=False, timeout=timeout, env={**os.environ, "COLUMNS": "160"})
 
 
 @pytest.mark.parametrize(("preset", "ranks", "tp", "pp"), [

@@ -65,6 +65,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, kernel_name, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks work in tempfile.mkdtemp() directories
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     repo = str(NOTEBOOKS_DIR.parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))

@@ -7,6 +7,7 @@ formats without it.
 from __future__ import annotations
 
 import json
+
 import pytest
 import yaml
 
