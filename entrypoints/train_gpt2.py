@@ -130,6 +130,14 @@ def init_distributed() -> tuple[torch.device, int]:
 MARKER = "COMPLETE"
 
 
+def STATE_DICT_OPTIONS():  # noqa: N802
+    """Flattened optimizer state (per-FQN keys, as torchtitan does): pipeline stages own different parameters,
+    so nested param_groups from different stages must not be merged on save."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(flatten_optimizer_state_dict=True)
+
+
 def latest_checkpoint(checkpoint_dir: str) -> tuple[int, str] | None:
     found = []
     for name in os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []:
@@ -145,7 +153,7 @@ def save_checkpoint(pm, optimizer, step: int, checkpoint_dir: str) -> str:
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     path = os.path.join(checkpoint_dir, f"step_{step}")
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer)
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=STATE_DICT_OPTIONS())
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
     dist.barrier()
     if dist.get_rank() == 0:  # the marker goes last: a checkpoint without it is ignored on resume
@@ -159,10 +167,11 @@ def load_checkpoint(pm, optimizer, path: str) -> int:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer)
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=STATE_DICT_OPTIONS())
     state = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=path)
-    set_state_dict(pm.stage, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    set_state_dict(pm.stage, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
+                   options=STATE_DICT_OPTIONS())
     with open(os.path.join(path, MARKER)) as f:
         meta = json.load(f)
     pm.loss_scale = meta["loss_scale"]

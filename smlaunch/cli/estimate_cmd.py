@@ -19,10 +19,9 @@ def command(file: str, overrides: tuple[str, ...], output_format: str) -> int:
 
     The model and every constant are documented in smlaunch/estimate/memory.py and throughput.py.
     """
-    from smlaunch.estimate import estimate
-    from smlaunch.spec.load import load_spec
+    from smlaunch import api
 
-    est = estimate(load_spec(file, overrides))
+    est = api.estimate(file, overrides=overrides)
     if output_format == "json":
         echo_json(est.to_dict())
     else:

@@ -27,9 +27,9 @@ def command(*, model, instance_type, instance_count, seq_length, global_batch, t
              output) -> int:
     """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload/batch combination, drop what breaks
     a rule or does not fit, and rank the rest by estimated tokens/s (ties: less memory)."""
-    from smlaunch.estimate import plan
+    from smlaunch import api
 
-    result = plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
+    result = api.plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
                   global_batch=global_batch, top=top, max_steps=max_steps)
     if output:
         write_job_yaml(result, output)
