@@ -196,16 +196,23 @@ class Stage(nn.Module):
         self.offload = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.first:  # same arithmetic as GPT.embed
-            x = self.drop(self.wte(x) + self.wpe(torch.arange(x.shape[1], device=x.device)))
-        if self.ac_groups:
-            for group in self.ac_groups:
-                offload = torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda) if self.offload else contextlib.nullcontext()
-                with offload:  # saves exactly the segment input (what checkpoint keeps) on the host
-                    x = checkpoint(self._run, x, group, use_reentrant=False)
-        else:
-            x = self._run(x, list(self.blocks))
-        return self.lm_head(self.ln_f(x)) if self.last else x
+        x = self.run_blocks(self.embed(x) if self.first else x)
+        return self.head(x) if self.last else x
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:  # same arithmetic as GPT.embed
+        return self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.ln_f(x))
+
+    def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.ac_groups:
+            return self._run(x, list(self.blocks))
+        for group in self.ac_groups:
+            offload = torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda) if self.offload else contextlib.nullcontext()
+            with offload:  # saves exactly the segment input (what checkpoint keeps) on the host
+                x = checkpoint(self._run, x, group, use_reentrant=False)
+        return x
 
     def _run(self, x: torch.Tensor, names: list[str]) -> torch.Tensor:
         for name in names:
@@ -283,6 +290,7 @@ class ParallelModel:
         self._good_steps = 0
         self._schedules: dict[int, object] = {}
         # every rank takes part in creating the groups; middle stages get None
+        self.forward_loss = lambda x, y: lm_loss(self.stage(x), y)  # torch.compile'd by parallelize() when asked
         self._pp_group, self._end_group = _pipeline_reduce_groups(mesh, layout.pp) if layout.pp > 1 else (None, None)
 
     # ---- forward + backward -------------------------------------------------------------------------------
@@ -307,7 +315,7 @@ class ParallelModel:
             lp = loss_parallel() if self.vocab_parallel_loss else contextlib.nullcontext()
             with lp:  # loss_parallel must also cover backward
                 with self._autocast():
-                    loss = lm_loss(self.stage(xm), ym) / m
+                    loss = self.forward_loss(xm, ym) / m
                 (loss * self.loss_scale).backward()
             total += (loss.full_tensor() if isinstance(loss, DTensor) else loss).detach()
         self._sync_grads()
@@ -402,22 +410,22 @@ class ParallelModel:
     @torch.no_grad()
     def grad_norm(self) -> torch.Tensor:
         """Global L2 norm of the (loss-scaled) gradients over all stages, each parameter counted once."""
-        sums: dict[tuple, torch.Tensor] = {}
+        grouped: dict[tuple, list[torch.Tensor]] = {}
         groups: dict[tuple, list] = {}
         for p in self.stage.parameters():
-            if p.grad is None or (self.layout.pp > 1 and self.stage.last and p is getattr(self.stage, "lm_head").weight):
+            if p.grad is None or (self.layout.pp > 1 and self.stage.last and p is self.stage.lm_head.weight):
                 continue  # the last stage's tied copy equals the first stage's wte gradient
-            g = p.grad
-            key, pgs = ("plain",), []
+            g, key, pgs = p.grad, ("plain",), []
             if isinstance(g, DTensor):
                 # sharded dims (FSDP+TP's _StridedShard is not is_shard() on 2.13: test "not replicated")
                 dims = [i for i, pl in enumerate(g.placements) if not (pl.is_replicate() or pl.is_partial())]
                 mesh = g.device_mesh  # key by structure, not object identity: same keys, same order on every rank
                 key, pgs = (mesh.ndim, mesh.mesh_dim_names, tuple(dims)), [mesh.get_group(d) for d in dims]
-            sums[key] = sums.get(key, torch.zeros((), device=self.device)) + self._local(g).float().pow(2).sum()
+            grouped.setdefault(key, []).append(self._local(g))
             groups[key] = pgs
         total = torch.zeros((), device=self.device)
-        for key, s in sums.items():  # same keys in the same order on every rank of a stage
+        for key, tensors in grouped.items():  # same keys in the same order on every rank of a stage
+            s = torch.stack(torch._foreach_norm(tensors)).float().pow(2).sum()
             for pg in groups[key]:
                 dist.all_reduce(s, group=pg)
             total += s
@@ -450,7 +458,8 @@ class ParallelModel:
             {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
-        extra = {"fused": True} if fused else {}
+        fused = fused and not any(isinstance(p, DTensor) for p in params)  # fused AdamW: plain tensors only
+        extra = {"fused": True} if fused else {}  # default: foreach, or a loop when DTensors and tensors mix
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
 
 
@@ -467,9 +476,14 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
             stage.lm_head.weight = stage.wte.weight  # re-tie: both are Shard(0) over the vocab
     stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))
     stage.offload = layout.offload_activations and bool(stage.ac_groups)
-    if compile:
+    plain = layout.tp == 1 and layout.pp == 1 and not (layout.dp > 1 and layout.shard_optimizer_state)
+    if compile:  # per-block compile after TP and AC, before FSDP (torchtitan's order); identical blocks share code
         for block in stage.blocks.values():
             block.compile()
     if layout.dp > 1 and layout.shard_optimizer_state:
         _fsdp(stage, mesh["dp"])
-    return ParallelModel(stage, mesh=mesh, layout=layout, device=device, config=model.config, vocab_size=model.vocab_size)
+    pm = ParallelModel(stage, mesh=mesh, layout=layout, device=device, config=model.config, vocab_size=model.vocab_size)
+    if compile and plain:  # also fuse ln_f + lm_head + fp32 cross-entropy
+        head_loss = torch.compile(lambda h, y: lm_loss(stage.head(h), y))
+        pm.forward_loss = lambda x, y: head_loss(stage.run_blocks(stage.embed(x)), y)
+    return pm

@@ -24,13 +24,19 @@ def failure_path() -> str:
 
 
 def write_failure(rank: int, exc: BaseException) -> None:
-    """Write `rank N: ExcType: message` to the failure file (best effort, never raises)."""
+    """Write `rank N: ExcType: message` to the failure file (best effort, never raises).
+
+    The first writer wins: when one rank fails, its peers fail next with "connection closed" errors, and those must
+    not overwrite the root cause. (A SageMaker container starts without the file.)
+    """
     text = f"rank {rank}: {type(exc).__name__}: {exc}"
     try:
         path = failure_path()
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
+        with open(path, "x") as f:
             f.write(text[:4096] + "\n")
+    except FileExistsError:
+        pass
     except OSError as err:  # the failure file is advisory; the traceback still goes to stderr
         print(f"could not write failure file: {err}", file=sys.stderr, flush=True)
 

@@ -26,7 +26,9 @@ Batch arithmetic (world = pp * dp * tp; dp = world / (pp * tp) is SMP's rdp):
 Checkpoints: DCP to <checkpoint-dir>/step_<N> every checkpoint_every_steps, at the end, and when SIGTERM arrives
 (spot interruption; the run then exits 143). A checkpoint counts only once its COMPLETE marker exists (written last);
 a start resumes from the newest complete one: model, optimizer, loss scale and step (the data depends only on the
-step, so a resumed run sees the same batches). An extra native-only flag, --compile 1, torch.compiles each block.
+step, so a resumed run sees the same batches). Native-only extras outside the contract: --compile 1 torch.compiles
+each block (and the head + loss on a plain single-stage model); --final_save 0 (benchmarks) skips the end-of-run
+checkpoint and model save.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ CONTRACT_INTS = {
 CONTRACT_FLOATS = {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "grad_clip": 1.0}
 CONTRACT_BOOLS = {
     "activation_checkpointing": 0, "synthetic": 0, "prescaled_batch": 0, "shard_optimizer_state": 0,
-    "offload_activations": 0, "ddp": 1, "fp16": 0, "bf16": 0, "delayed_parameter_initialization": 0, "compile": 0,
+    "offload_activations": 0, "ddp": 1, "fp16": 0, "bf16": 0, "delayed_parameter_initialization": 0,
+    "compile": 0, "final_save": 1,  # native-only extras (not in the contract): torch.compile; end-of-run saves
 }
 CONTRACT_STRS = {
     "activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved", "placement_strategy": "cluster",
@@ -130,7 +133,7 @@ def init_distributed() -> tuple[torch.device, int]:
 MARKER = "COMPLETE"
 
 
-def STATE_DICT_OPTIONS():  # noqa: N802
+def _state_dict_options():
     """Flattened optimizer state (per-FQN keys, as torchtitan does): pipeline stages own different parameters,
     so nested param_groups from different stages must not be merged on save."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions
@@ -153,7 +156,7 @@ def save_checkpoint(pm, optimizer, step: int, checkpoint_dir: str) -> str:
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     path = os.path.join(checkpoint_dir, f"step_{step}")
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=STATE_DICT_OPTIONS())
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=_state_dict_options())
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
     dist.barrier()
     if dist.get_rank() == 0:  # the marker goes last: a checkpoint without it is ignored on resume
@@ -167,11 +170,11 @@ def load_checkpoint(pm, optimizer, path: str) -> int:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=STATE_DICT_OPTIONS())
+    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=_state_dict_options())
     state = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=path)
     set_state_dict(pm.stage, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
-                   options=STATE_DICT_OPTIONS())
+                   options=_state_dict_options())
     with open(os.path.join(path, MARKER)) as f:
         meta = json.load(f)
     pm.loss_scale = meta["loss_scale"]
@@ -243,17 +246,29 @@ def train_native(args) -> None:
             runtime.log_step(step=step, loss=mean_loss, step_time_s=dt, tokens_per_s=tps,
                              mfu=runtime.mfu(tps, flops_per_token, world), mem_gib=runtime.peak_mem_gib(device))
         every = args.checkpoint_every_steps
-        if stopping or (every and step % every == 0) or step == args.max_steps:
+        if stopping or (every and step % every == 0) or (step == args.max_steps and args.final_save):
             checkpoint = save_checkpoint(pm, optimizer, step, args.checkpoint_dir)
         if stopping:
             if rank == 0:
                 print(f"SIGTERM: checkpoint {checkpoint} written at step {step}; exiting", flush=True)
-            dist.destroy_process_group()
-            sys.exit(143)
+            shutdown()
+            _exit(143)
 
-    save_model(pm, args.model_dir)
+    if args.final_save:
+        save_model(pm, args.model_dir)
     finish(args, layout=layout, world=world, device=device, losses=losses, times=times, start_step=start_step,
            tokens_per_step=tokens_per_step, flops_per_token=flops_per_token, checkpoint=checkpoint)
+    shutdown()
+
+
+def shutdown() -> None:
+    """Barrier and tear the process group down. The caller then leaves with os._exit: on CPU/gloo a rank sometimes
+    aborted in C++ static destruction after a clean destroy ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     dist.destroy_process_group()
 
 
@@ -296,11 +311,18 @@ def main(argv=None) -> None:
             smp_train.main(args)
         else:
             train_native(args)
-    except Exception as exc:  # SystemExit (SIGTERM's exit 143) passes through untouched
+            _exit(0)
+    except Exception as exc:
         runtime.write_failure(rank, exc)
         traceback.print_exc()
         sys.stderr.flush()
         os._exit(1)  # don't hang in process-group teardown while other ranks wait in a collective
+
+
+def _exit(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

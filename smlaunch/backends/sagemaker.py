@@ -242,7 +242,9 @@ def translate(exc: Any, *, job_name: str | None = None, instance_type: str | Non
     if code in THROTTLING or status >= 500:
         return SubmitError(
             f"{operation} kept failing with {code or status} after retries: {message}",
-            fix="AWS is throttling or unavailable; try again in a few minutes",
+            fix="AWS is throttling this account; try again in a few minutes"
+            if code in THROTTLING
+            else f"AWS answered with a server error ({status}); try again in a few minutes",
         )
     if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
         return SubmitError(f"AWS credentials rejected ({code})", fix="refresh them: `aws sso login` or a new profile")
