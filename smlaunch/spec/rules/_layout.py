@@ -1,0 +1,24 @@
+"""Layout helpers shared by the parallel-layout rules."""
+
+from __future__ import annotations
+
+from smlaunch.layout import Layout
+from smlaunch.spec.models import JobSpec
+
+
+def per_node(spec: JobSpec, lay: Layout) -> tuple[int, str] | None:
+    """Ranks per node and how to name them, or None when the instance is unknown (CLU001 reports it)."""
+    if lay.instance is None:
+        return None
+    gpus = lay.instance.num_gpus
+    if lay.gpus_per_node < gpus:
+        return lay.gpus_per_node, f"processes_per_host({lay.gpus_per_node})"
+    return gpus, f"GPUs per instance({gpus})"
+
+
+def tp_nodes(spec: JobSpec, lay: Layout, strategy: str) -> int:
+    """How many nodes the first tensor-parallel group spans under ``strategy`` (cluster keeps it on one)."""
+    if strategy not in ("spread", "TPD") or lay.tp == 1:
+        return 1
+    stride = max(lay.world // lay.tp, 1)  # TPD: data-parallel ranks are neighbours, tp ranks world/tp apart
+    return len({(t * stride) // max(lay.gpus_per_node, 1) for t in range(lay.tp)})

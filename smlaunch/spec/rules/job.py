@@ -1,0 +1,128 @@
+"""Job rules (``JOB``): framework images, spot, data channels, estimator kwargs, secrets."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from smlaunch.catalog import SUPPORTED_FRAMEWORKS
+from smlaunch.layout import Layout
+from smlaunch.spec import _fixes as fx
+from smlaunch.spec._fixes import Hit, hit, rule
+from smlaunch.spec.models import JobSpec
+
+
+@rule("JOB001", "framework-supported", "error")
+def _framework(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """(framework_version, py_version) must be one of the SMP v1 PyTorch DLCs."""
+    fw, py = spec.sagemaker.framework_version, spec.sagemaker.py_version
+    want = SUPPORTED_FRAMEWORKS.get(fw)
+    if want is None:
+        close = difflib.get_close_matches(fw, SUPPORTED_FRAMEWORKS, n=1, cutoff=0.6)
+        best = close[0] if close else "1.13.1"
+        yield hit(
+            "sagemaker.framework_version",
+            f"framework_version {fw} has no SMP v1 DLC (supported: {', '.join(SUPPORTED_FRAMEWORKS)})",
+            f"set sagemaker.framework_version: {best} (with sagemaker.py_version: {SUPPORTED_FRAMEWORKS[best]})",
+        )
+    elif py != want:
+        yield hit(
+            "sagemaker.py_version",
+            f"py_version {py} does not match framework_version {fw}: its SMP v1 DLC is {want}",
+            f"set sagemaker.py_version: {want}",
+        )
+
+
+@rule("JOB002", "smp-feature-version", "error")
+def _feature_version(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Features need a minimum smdistributed-modelparallel version, fixed by framework_version."""
+    fw = spec.sagemaker.framework_version
+    have = fx.SMP_OF_FRAMEWORK.get(fw)
+    if have is None:
+        return  # JOB001 reports an unknown framework
+    for field, need, used in fx.FEATURES:
+        if used(spec) and have < need:
+            yield hit(
+                field,
+                f"{field} needs smdistributed-modelparallel {need[0]}.{need[1]}+, but framework_version {fw} "
+                f"ships SMP {have[0]}.{have[1]}",
+                "set sagemaker.framework_version: 1.13.1 and sagemaker.py_version: py39",
+            )
+
+
+@rule("JOB003", "spot-needs-checkpoints", "warning")
+def _spot_checkpoint(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Managed spot without checkpoint_s3_uri loses all progress on an interruption."""
+    if spec.cluster.spot.enabled and not spec.output.checkpoint_s3_uri:
+        yield hit(
+            "output.checkpoint_s3_uri",
+            "cluster.spot.enabled without output.checkpoint_s3_uri: a spot interruption restarts the job from step 0",
+            f"set output.checkpoint_s3_uri: s3://<bucket>/{spec.name}/checkpoints",
+        )
+
+
+@rule("JOB004", "spot-max-wait", "error")
+def _spot_wait(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Spot max_wait_hours must be >= max_run_hours (SageMaker's rule)."""
+    wait, run = spec.cluster.spot.max_wait_hours, spec.cluster.max_run_hours
+    if spec.cluster.spot.enabled and wait is not None and wait < run:
+        yield hit(
+            "cluster.spot.max_wait_hours",
+            f"spot.max_wait_hours({wait:g}) < max_run_hours({run:g}): SageMaker requires max_wait >= max_run",
+            f"set cluster.spot.max_wait_hours: {run + 24:g} (max_run_hours + 24, the default)",
+        )
+
+
+@rule("JOB005", "train-channel", "warning")
+def _train_channel(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Without a `train` channel the entry point trains on synthetic tokens: fine when chosen (`data: {}`)."""
+    chosen = "data" in spec.model_fields_set and not spec.data
+    if "train" not in spec.data and not chosen:
+        have = f"channels: {', '.join(sorted(spec.data))}" if spec.data else "no data section"
+        yield hit(
+            "data.train",
+            f"no `train` channel in data ({have}): the job trains on synthetic tokens",
+            "set data.train: s3://<bucket>/<prefix>/train (or write `data: {}` to train on synthetic tokens)",
+        )
+
+
+@rule("JOB006", "channel-uri", "error")
+def _channel_uri(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Data channels are s3://bucket/prefix, local:path or a file path."""
+    for channel, uri in spec.data.items():
+        if fx.channel_uri_ok(uri):
+            continue
+        yield hit(
+            ("data", channel),
+            f"data.{channel} {uri!r} is neither an S3 URI (s3://bucket/prefix) nor a local path",
+            f"set data.{channel}: s3://<bucket>/<prefix>/{channel} (or local:<path>)",
+        )
+
+
+@rule("JOB007", "estimator-kwargs-not-owned", "error")
+def _owned_kwargs(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """extra_estimator_kwargs must not set keys that smlaunch renders itself."""
+    for key in spec.sagemaker.extra_estimator_kwargs:
+        if key in fx.OWNED_ESTIMATOR_KWARGS:
+            where = fx.OWNED_ESTIMATOR_KWARGS[key]
+            section = f"set it under {where}" if where.startswith("`") else f"it comes from {where}"
+            yield hit(
+                ("sagemaker", "extra_estimator_kwargs", key),
+                f"`{key}` is controlled by smlaunch ({section})",
+                f"remove sagemaker.extra_estimator_kwargs.{key}; {section}",
+            )
+
+
+@rule("JOB008", "no-secrets-in-environment", "warning")
+def _env_secrets(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Environment variables are visible in DescribeTrainingJob: no secrets there."""
+    for name, value in spec.sagemaker.environment.items():
+        reason = fx.secret_reason(name, value)
+        if reason:
+            yield hit(
+                ("sagemaker", "environment", name),
+                f"sagemaker.environment.{name} looks like a secret ({reason}); job environment variables "
+                "are stored in plain text and shown by DescribeTrainingJob and the console",
+                f"remove sagemaker.environment.{name}; keep the value in AWS Secrets Manager or SSM Parameter "
+                "Store and read it in the job (grant sagemaker.role access)",
+            )
