@@ -56,6 +56,12 @@ SUITES = {
         cfg("1.5b_b8_compile", "gpt2-1.5b", batch=8, compile=1, steps=20, warmup=8),
         cfg("1.5b_b12_compile", "gpt2-1.5b", batch=12, compile=1, steps=16, warmup=6),
     ],
+    "h100b": [  # second pass after removing the per-step grad-norm host sync; larger batches
+        cfg("124m_b32_compile", "gpt2-124m", batch=32, compile=1, steps=30, warmup=10),
+        cfg("124m_b64_compile", "gpt2-124m", batch=64, compile=1, steps=25, warmup=8),
+        cfg("1.5b_b12_compile", "gpt2-1.5b", batch=12, compile=1, steps=16, warmup=6),
+        cfg("1.5b_b16_compile", "gpt2-1.5b", batch=16, compile=1, steps=14, warmup=5),
+    ],
     "h200x4": [
         # TP scaling of a 6.7B model: same group batch (4 x 1024 tokens) on 1, 2, 4 GPUs
         cfg("6.7b_tp1_each_b4", "gpt-6.7b", batch=4, ac="each", steps=10, warmup=4),

@@ -434,32 +434,41 @@ class ParallelModel:
         return total.sqrt()
 
     @torch.no_grad()
-    def clip_grads_(self, max_norm: float) -> tuple[float, bool]:
-        """Unscale (fp16) and clip in one multiply; returns (unscaled norm, step_ok). step_ok=False: skip the step."""
-        norm = float(self.grad_norm()) / self.loss_scale
-        if not torch.isfinite(torch.tensor(norm)):
-            self.loss_scale /= 2
-            self._good_steps = 0
-            return norm, False
-        coef = 1.0 / self.loss_scale
-        if max_norm > 0 and norm > max_norm:
-            coef *= max_norm / (norm + 1e-6)
-        if coef != 1.0:
-            torch._foreach_mul_([self._local(g) for g in self._grads()], coef)
+    def clip_grads_(self, max_norm: float) -> tuple[torch.Tensor, bool]:
+        """Unscale (fp16) and clip in one multiply; returns (unscaled norm, step_ok). step_ok=False: skip the step.
+
+        Without fp16 nothing here waits for the GPU: the clip factor stays a device tensor.
+        """
+        scale = self.loss_scale  # the scale this step's backward used
+        norm = self.grad_norm() / scale
         if self.layout.fp16:
+            if not bool(torch.isfinite(norm)):
+                self.loss_scale /= 2
+                self._good_steps = 0
+                return norm, False
             self._good_steps += 1
             if self._good_steps % 1000 == 0:
                 self.loss_scale *= 2
+        if max_norm <= 0 and scale == 1.0:
+            return norm, True
+        coef = torch.full((), 1.0 / scale, device=self.device)
+        if max_norm > 0:
+            coef = coef * torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+        torch._foreach_mul_([self._local(g) for g in self._grads()], coef)
         return norm, True
 
     def optimizer(self, *, lr: float, weight_decay: float, fused: bool) -> torch.optim.AdamW:
+        """AdamW; weight decay on matrices only. DTensor and plain parameters go to separate groups, because the
+        foreach kernels refuse a mix of the two (plain ones remain under TP: wpe, and the norms without SP)."""
         params = list(self.stage.parameters())
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
+        groups = []
+        for decay in (True, False):
+            for is_dtensor in (True, False):
+                ps = [p for p in params if (p.dim() >= 2) == decay and isinstance(p, DTensor) == is_dtensor]
+                if ps:
+                    groups.append({"params": ps, "weight_decay": weight_decay if decay else 0.0})
         fused = fused and not any(isinstance(p, DTensor) for p in params)  # fused AdamW: plain tensors only
-        extra = {"fused": True} if fused else {}  # default: foreach, or a loop when DTensors and tensors mix
+        extra = {"fused": True} if fused else {"foreach": True}  # foreach also on CPU: the tests run GPU's path
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
 
 
