@@ -62,10 +62,29 @@ def spec_of(m: dict):
     })
 
 
+def optimizer_of(m: dict) -> str:
+    """AdamW variant of the run. Runs before "pass 5" of the H200 session used the committed parallelize.py, which
+    fell back to foreach AdamW when parameters were DTensors (tp > 1 or FSDP2); pass 5 and later runs are fused
+    for all parameters (their ``run`` field says so). An explicit ``optimizer`` field wins."""
+    if m.get("optimizer"):
+        return m["optimizer"]
+    dtensor = m.get("tp", 1) > 1 or (m.get("shard_optimizer_state") and m.get("dp", 1) > 1)
+    return "foreach" if dtensor and "fused AdamW also over DTensor" not in m.get("run", "") else "fused"
+
+
+def native_knobs(m: dict) -> dict:
+    """What the native entry point ran: compile, schedule, in-flight cap (0 = none), AdamW variant, precision."""
+    return {
+        "runtime": "native", "precision": "bf16" if m.get("bf16", True) else "fp32",
+        "compiled": bool(m.get("compile", False)), "pipeline": m.get("pipeline", "interleaved"),
+        "active_microbatches": m.get("active_microbatches") or 0, "optimizer": optimizer_of(m),
+    }
+
+
 def predict(m: dict, efficiency: float | None = None) -> dict:
     spec = spec_of(m)
     lay = layout(spec)
-    k = replace(knobs_from_spec(spec, lay), runtime="native", precision="bf16" if m.get("bf16", True) else "fp32")
+    k = replace(knobs_from_spec(spec, lay), **native_knobs(m))
     instance = find_instance(spec.cluster.instance_type)
     if efficiency is not None:
         COMPUTE_EFFICIENCY[instance.gpu.name] = efficiency

@@ -39,11 +39,45 @@ MODELS = {  # num_layers, hidden_width, num_heads
 }
 
 
-def cfg(name, model, *, gpus=1, tp=1, pp=1, batch=8, mb=1, active=0, ac="none", shard=0, prescaled=1,
-        optimize="speed", pipeline="interleaved", compile=0, steps=14, warmup=5, seq=1024):
-    return dict(name=name, model=model, gpus=gpus, tp=tp, pp=pp, batch=batch, mb=mb, active=active, ac=ac,
-                shard=shard, prescaled=prescaled, optimize=optimize, pipeline=pipeline, compile=compile,
-                steps=steps, warmup=warmup, seq=seq)
+def cfg(
+    name,
+    model,
+    *,
+    gpus=1,
+    tp=1,
+    pp=1,
+    batch=8,
+    mb=1,
+    active=0,
+    ac="none",
+    shard=0,
+    prescaled=1,
+    optimize="speed",
+    pipeline="interleaved",
+    compile=0,
+    steps=14,
+    warmup=5,
+    seq=1024,
+):
+    return dict(
+        name=name,
+        model=model,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        batch=batch,
+        mb=mb,
+        active=active,
+        ac=ac,
+        shard=shard,
+        prescaled=prescaled,
+        optimize=optimize,
+        pipeline=pipeline,
+        compile=compile,
+        steps=steps,
+        warmup=warmup,
+        seq=seq,
+    )
 
 
 SUITES = {
@@ -80,6 +114,16 @@ SUITES = {
         cfg("2.7b_tp4_none_b8", "gpt-2.7b", gpus=4, tp=4, batch=8),
         cfg("2.7b_tp2_dp2_shard_b4", "gpt-2.7b", gpus=4, tp=2, batch=4, shard=1),
     ],
+    "h200x4c": [  # TP again with per-block torch.compile (eager TP is bound by DTensor's CPU dispatch)
+        cfg("6.7b_tp1_each_b4_compile", "gpt-6.7b", batch=4, ac="each", compile=1, steps=10, warmup=4),
+        cfg("6.7b_tp2_each_b4_compile", "gpt-6.7b", gpus=2, tp=2, batch=4, ac="each", compile=1, steps=10, warmup=4),
+        cfg("6.7b_tp4_each_b4_compile", "gpt-6.7b", gpus=4, tp=4, batch=4, ac="each", compile=1, steps=10, warmup=4),
+        cfg("774m_tp2_speed_b8_compile", "gpt2-774m", gpus=2, tp=2, batch=8, compile=1),
+        # the same with twice the group batch: does the per-GPU gap shrink (fixed per-step overhead)?
+        cfg("6.7b_tp1_each_b8_compile", "gpt-6.7b", batch=8, ac="each", compile=1, steps=10, warmup=4),
+        cfg("6.7b_tp2_each_b8_compile", "gpt-6.7b", gpus=2, tp=2, batch=8, ac="each", compile=1, steps=10, warmup=4),
+        cfg("6.7b_tp4_each_b8_compile", "gpt-6.7b", gpus=4, tp=4, batch=8, ac="each", compile=1, steps=10, warmup=4),
+    ],
     "smoke": [
         cfg("tiny_tp1", "tiny", batch=4, steps=4, warmup=1, seq=64),
         cfg("tiny_tp2_pp1", "tiny", gpus=2, tp=2, batch=4, steps=4, warmup=1, seq=64),
@@ -91,26 +135,61 @@ def argv_for(c: dict, workdir: Path) -> list[str]:
     layers, width, heads = MODELS[c["model"]]
     dp = c["gpus"] // (c["tp"] * c["pp"])
     hp = {
-        "num_layers": layers, "hidden_width": width, "num_heads": heads, "seq_length": c["seq"], "vocab_size": 50257,
-        "batch_size": c["batch"], "max_steps": c["steps"], "warmup_steps": 2, "synthetic": 1, "seed": 1,
-        "tensor_parallel_degree": c["tp"], "pipeline_parallel_degree": c["pp"], "microbatches": c["mb"],
-        "active_microbatches": c["active"], "prescaled_batch": c["prescaled"], "pipeline": c["pipeline"],
-        "optimize": c["optimize"], "activation_checkpointing": int(c["ac"] != "none"),
-        "activation_strategy": c["ac"] if c["ac"] != "none" else "each", "shard_optimizer_state": c["shard"],
-        "bf16": int(c.get("bf16", True)), "compile": c["compile"], "checkpoint_every_steps": 0,
+        "num_layers": layers,
+        "hidden_width": width,
+        "num_heads": heads,
+        "seq_length": c["seq"],
+        "vocab_size": 50257,
+        "batch_size": c["batch"],
+        "max_steps": c["steps"],
+        "warmup_steps": 2,
+        "synthetic": 1,
+        "seed": 1,
+        "tensor_parallel_degree": c["tp"],
+        "pipeline_parallel_degree": c["pp"],
+        "microbatches": c["mb"],
+        "active_microbatches": c["active"],
+        "prescaled_batch": c["prescaled"],
+        "pipeline": c["pipeline"],
+        "optimize": c["optimize"],
+        "activation_checkpointing": int(c["ac"] != "none"),
+        "activation_strategy": c["ac"] if c["ac"] != "none" else "each",
+        "shard_optimizer_state": c["shard"],
+        "bf16": int(c.get("bf16", True)),
+        "compile": c["compile"],
+        "checkpoint_every_steps": 0,
         "final_save": 0,  # no end-of-run DCP checkpoint / model save: tens of GB for the large models, not measured
     }
     assert dp >= 1, c
     args = [a for k, v in hp.items() for a in (f"--{k}", str(v))]
-    return args + ["--checkpoint-dir", str(workdir / "ck"), "--model-dir", str(workdir / "model"),
-                   "--output-data-dir", str(workdir / "out")]
+    return [
+        *args,
+        "--checkpoint-dir",
+        str(workdir / "ck"),
+        "--model-dir",
+        str(workdir / "model"),
+        "--output-data-dir",
+        str(workdir / "out"),
+    ]
 
 
 def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={c['gpus']}",
-           str(TRAIN.relative_to(ROOT)), *argv_for(c, workdir)]
-    env = dict(os.environ, TORCH_NCCL_AVOID_RECORD_STREAMS="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="4",
-               SAGEMAKER_BASE_DIR=str(workdir / "base"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={c['gpus']}",
+        str(TRAIN.relative_to(ROOT)),
+        *argv_for(c, workdir),
+    ]
+    env = dict(
+        os.environ,
+        TORCH_NCCL_AVOID_RECORD_STREAMS="1",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="4",
+        SAGEMAKER_BASE_DIR=str(workdir / "base"),
+    )
     t0 = time.time()
     try:
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -121,29 +200,57 @@ def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
     mpath = workdir / "out" / "metrics.json"
     if rc != 0 or not mpath.exists():
         return {"name": c["name"], "ok": False, "rc": rc, "wall_s": wall, "log": log, "command": " ".join(cmd)}
-    return {"name": c["name"], "ok": True, "wall_s": wall, "metrics": json.loads(mpath.read_text()),
-            "command": " ".join(cmd)}
+    return {
+        "name": c["name"],
+        "ok": True,
+        "wall_s": wall,
+        "metrics": json.loads(mpath.read_text()),
+        "command": " ".join(cmd),
+    }
 
 
 def record(c: dict, res: dict, *, device: str, torch_version: str) -> dict:
     m = res["metrics"]
     layers, width, heads = MODELS[c["model"]]
-    times = m["step_times_s"][c["warmup"]:] or m["step_times_s"]
+    times = m["step_times_s"][c["warmup"] :] or m["step_times_s"]
     step_time = statistics.median(times)
     tokens = m["global_batch"] * c["seq"]
     tps = tokens / step_time
     return {
-        "name": c["name"], "device": device, "num_gpus": c["gpus"],
-        "model": {"num_layers": layers, "hidden_width": width, "num_heads": heads, "seq_length": c["seq"],
-                  "vocab_size": 50257},
-        "tp": c["tp"], "pp": c["pp"], "dp": m["layout"]["dp"], "microbatches": c["mb"],
-        "active_microbatches": c["active"], "batch_size": c["batch"], "prescaled_batch": bool(c["prescaled"]),
-        "activation_checkpointing": c["ac"], "shard_optimizer_state": bool(c["shard"]), "bf16": True,
-        "peak_mem_gib": max(m["peak_mem_gib_per_rank"]), "step_time_s": step_time, "tokens_per_s": tps,
-        "tokens_per_s_per_gpu": tps / c["gpus"], "mfu": tps * m["flops_per_token"] / (c["gpus"] * PEAK),
-        "flops_per_token": m["flops_per_token"], "global_batch": m["global_batch"], "optimize": c["optimize"],
-        "pipeline": c["pipeline"], "compile": bool(c["compile"]), "timed_steps": len(times),
-        "torch": torch_version, "date": time.strftime("%Y-%m-%d"), "command": res["command"],
+        "name": c["name"],
+        "device": device,
+        "num_gpus": c["gpus"],
+        "model": {
+            "num_layers": layers,
+            "hidden_width": width,
+            "num_heads": heads,
+            "seq_length": c["seq"],
+            "vocab_size": 50257,
+        },
+        "tp": c["tp"],
+        "pp": c["pp"],
+        "dp": m["layout"]["dp"],
+        "microbatches": c["mb"],
+        "active_microbatches": c["active"],
+        "batch_size": c["batch"],
+        "prescaled_batch": bool(c["prescaled"]),
+        "activation_checkpointing": c["ac"],
+        "shard_optimizer_state": bool(c["shard"]),
+        "bf16": True,
+        "peak_mem_gib": max(m["peak_mem_gib_per_rank"]),
+        "step_time_s": step_time,
+        "tokens_per_s": tps,
+        "tokens_per_s_per_gpu": tps / c["gpus"],
+        "mfu": tps * m["flops_per_token"] / (c["gpus"] * PEAK),
+        "flops_per_token": m["flops_per_token"],
+        "global_batch": m["global_batch"],
+        "optimize": c["optimize"],
+        "pipeline": c["pipeline"],
+        "compile": bool(c["compile"]),
+        "timed_steps": len(times),
+        "torch": torch_version,
+        "date": time.strftime("%Y-%m-%d"),
+        "command": res["command"],
     }
 
 
@@ -175,12 +282,17 @@ def main() -> None:
         if res["ok"]:
             records.append(record(c, res, device=device, torch_version=torch.__version__))
             r = records[-1]
-            print(f"{r['name']:30s} tok/s {r['tokens_per_s']:>10.0f}  per-GPU {r['tokens_per_s_per_gpu']:>9.0f}  "
-                  f"MFU {r['mfu']:.3f}  step {r['step_time_s']:.3f}s  mem {r['peak_mem_gib']:.1f} GiB  "
-                  f"(wall {res['wall_s']:.0f}s)", flush=True)
+            print(
+                f"{r['name']:30s} tok/s {r['tokens_per_s']:>10.0f}  per-GPU {r['tokens_per_s_per_gpu']:>9.0f}  "
+                f"MFU {r['mfu']:.3f}  step {r['step_time_s']:.3f}s  mem {r['peak_mem_gib']:.1f} GiB  "
+                f"(wall {res['wall_s']:.0f}s)",
+                flush=True,
+            )
         else:
             failures.append(res)
-            print(f"{c['name']:30s} FAILED rc={res['rc']} (wall {res['wall_s']:.0f}s)\n{res['log'][-1500:]}", flush=True)
+            print(
+                f"{c['name']:30s} FAILED rc={res['rc']} (wall {res['wall_s']:.0f}s)\n{res['log'][-1500:]}", flush=True
+            )
         (out / "gpu_measurements.json").write_text(json.dumps(records, indent=1))
         (out / "failures.json").write_text(json.dumps(failures, indent=1))
     print(f"\n{len(records)} measured, {len(failures)} failed/skipped; total {time.time() - t_start:.0f}s")

@@ -60,6 +60,14 @@ Activation checkpointing (per stage, on that stage's blocks; torch.utils.checkpo
   torch.autograd.graph.save_on_cpu (pinned on CUDA) and brought back on demand during backward.
   activation_loading_horizon has no native equivalent (no prefetch).
 
+Compile (native-only --compile 1): each block is torch.compile'd after TP and activation checkpointing, before FSDP
+(torchtitan's order); on a plain single-stage model (tp = pp = 1, no FSDP) ln_f + lm_head + loss too.
+
+Optimizer: AdamW, weight decay on matrices only, fused (on CPU as well, so the tests run the GPU's kernel path;
+also over DTensors), with DTensor and plain parameters in separate groups (the multi-tensor kernels refuse a mix).
+Gradient clipping computes the global norm over all stages (each DTensor reduced over its sharded mesh dims only,
+the tied copy counted once) and scales the gradients by a device-side factor, so no host sync is needed for it.
+
 Mixed precision: bf16/fp16 autocast over fp32 master weights. fp16 uses a dynamic loss scale (x2 every 1000 clean
 steps, /2 and skip the step on inf/nan), applied inside the loss so it also works across pipeline stages.
 """
@@ -72,6 +80,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from model import GPT, lm_loss
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.tensor import DTensor, Replicate, Shard
@@ -84,8 +93,6 @@ from torch.distributed.tensor.parallel import (
     parallelize_module,
 )
 from torch.utils.checkpoint import checkpoint
-
-from model import GPT, lm_loss
 
 
 @dataclass(frozen=True)
@@ -113,11 +120,21 @@ class Layout:
             raise ValueError(f"world_size({world_size}) % (tp({tp}) * pp({pp})) != 0")
         ac = args.activation_strategy if args.activation_checkpointing else "none"
         layout = cls(
-            tp=tp, pp=pp, dp=world_size // (tp * pp), batch_size=args.batch_size, microbatches=args.microbatches,
-            active_microbatches=args.active_microbatches, prescaled_batch=bool(args.prescaled_batch),
-            pipeline=args.pipeline, optimize=args.optimize, placement_strategy=args.placement_strategy,
-            activation_checkpointing=ac, offload_activations=bool(args.offload_activations),
-            shard_optimizer_state=bool(args.shard_optimizer_state), bf16=bool(args.bf16), fp16=bool(args.fp16),
+            tp=tp,
+            pp=pp,
+            dp=world_size // (tp * pp),
+            batch_size=args.batch_size,
+            microbatches=args.microbatches,
+            active_microbatches=args.active_microbatches,
+            prescaled_batch=bool(args.prescaled_batch),
+            pipeline=args.pipeline,
+            optimize=args.optimize,
+            placement_strategy=args.placement_strategy,
+            activation_checkpointing=ac,
+            offload_activations=bool(args.offload_activations),
+            shard_optimizer_state=bool(args.shard_optimizer_state),
+            bf16=bool(args.bf16),
+            fp16=bool(args.fp16),
         )
         layout.validate(args.num_layers, args.num_heads, args.hidden_width)
         return layout
@@ -177,7 +194,7 @@ def split_blocks(num_layers: int, pp: int) -> list[list[int]]:
     """Contiguous near-equal runs of block indices, earlier stages get the extra block."""
     base, extra = divmod(num_layers, pp)
     sizes = [base + (i < extra) for i in range(pp)]
-    starts = list(itertools.accumulate([0] + sizes))
+    starts = list(itertools.accumulate([0, *sizes]))
     return [list(range(starts[i], starts[i + 1])) for i in range(pp)]
 
 
@@ -209,7 +226,9 @@ class Stage(nn.Module):
         if not self.ac_groups:
             return self._run(x, list(self.blocks))
         for group in self.ac_groups:
-            offload = torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda) if self.offload else contextlib.nullcontext()
+            offload = (
+                torch.autograd.graph.save_on_cpu(pin_memory=x.is_cuda) if self.offload else contextlib.nullcontext()
+            )
             with offload:  # saves exactly the segment input (what checkpoint keeps) on the host
                 x = checkpoint(self._run, x, group, use_reentrant=False)
         return x
@@ -281,7 +300,9 @@ def _pipeline_reduce_groups(mesh: DeviceMesh, pp: int):
 class ParallelModel:
     """A parallelized Stage plus the step logic that depends on the layout."""
 
-    def __init__(self, stage: Stage, *, mesh: DeviceMesh, layout: Layout, device: torch.device, config, vocab_size: int) -> None:
+    def __init__(
+        self, stage: Stage, *, mesh: DeviceMesh, layout: Layout, device: torch.device, config, vocab_size: int
+    ) -> None:
         self.stage, self.mesh, self.layout, self.device = stage, mesh, layout, device
         self.config, self.vocab_size = config, vocab_size  # GPTConfig, padded vocab
         self.fsdp = layout.dp > 1 and layout.shard_optimizer_state
@@ -309,7 +330,7 @@ class ParallelModel:
     def _step_single_stage(self, x, y):
         m = self.layout.microbatches
         total = torch.zeros((), device=self.device)
-        for i, (xm, ym) in enumerate(zip(x.tensor_split(m), y.tensor_split(m))):
+        for i, (xm, ym) in enumerate(zip(x.tensor_split(m), y.tensor_split(m), strict=False)):
             if self.fsdp:
                 self.stage.set_requires_gradient_sync(i == m - 1)
             lp = loss_parallel() if self.vocab_parallel_loss else contextlib.nullcontext()
@@ -335,9 +356,13 @@ class ParallelModel:
             layout = self.layout
             # explicit shapes: runtime shape inference would run the TP collectives on meta tensors
             stage = PipelineStage(
-                self.stage, self.mesh["pp"].get_local_rank(), layout.pp, self.device,
+                self.stage,
+                self.mesh["pp"].get_local_rank(),
+                layout.pp,
+                self.device,
                 input_args=self._boundary(first=self.stage.first, n=n),
-                output_args=self._boundary(first=False, n=n, output=True), group=self.mesh["pp"].get_group(),
+                output_args=self._boundary(first=False, n=n, output=True),
+                group=self.mesh["pp"].get_group(),
             )
             one_f_one_b = layout.pipeline == "interleaved" and n == layout.microbatches and n >= layout.pp
             cls = Schedule1F1B if one_f_one_b else ScheduleGPipe
@@ -401,7 +426,7 @@ class ParallelModel:
             flat = torch._utils._flatten_dense_tensors(grads)
             dist.all_reduce(flat, group=self.mesh["dp"].get_group())
             flat /= self.layout.dp
-            for g, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+            for g, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads), strict=False):
                 g.copy_(synced)
         if self._end_group is not None:  # tied wte (first stage) / lm_head (last stage)
             tied = self.stage.wte.weight if self.stage.first else self.stage.lm_head.weight
@@ -459,7 +484,7 @@ class ParallelModel:
 
     def optimizer(self, *, lr: float, weight_decay: float, fused: bool) -> torch.optim.AdamW:
         """AdamW; weight decay on matrices only. DTensor and plain parameters go to separate groups, because the
-        foreach kernels refuse a mix of the two (plain ones remain under TP: wpe, and the norms without SP)."""
+        fused/foreach kernels refuse a mix of the two (plain ones remain under TP: wpe, and the norms without SP)."""
         params = list(self.stage.parameters())
         groups = []
         for decay in (True, False):
@@ -467,8 +492,7 @@ class ParallelModel:
                 ps = [p for p in params if (p.dim() >= 2) == decay and isinstance(p, DTensor) == is_dtensor]
                 if ps:
                     groups.append({"params": ps, "weight_decay": weight_decay if decay else 0.0})
-        fused = fused and not any(isinstance(p, DTensor) for p in params)  # fused AdamW: plain tensors only
-        extra = {"fused": True} if fused else {"foreach": True}  # foreach also on CPU: the tests run GPU's path
+        extra = {"fused": True} if fused else {"foreach": True}
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
 
 

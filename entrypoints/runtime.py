@@ -2,6 +2,7 @@
 
 Self-contained (never imports smlaunch); see docs/entrypoint-contract.md for the formats.
 """
+
 from __future__ import annotations
 
 import json

@@ -6,7 +6,8 @@ otherwise it runs the native path (parallelize.py: DeviceMesh + TP + pipelining 
 
 Single process, CPU, synthetic tokens (no torchrun needed):
     python entrypoints/train_gpt2.py --synthetic 1 --num_layers 4 --hidden_width 64 --num_heads 4 --seq_length 64 \
-        --vocab_size 512 --batch_size 8 --max_steps 20 --checkpoint-dir /tmp/ck --model-dir /tmp/m --output-data-dir /tmp/o
+        --vocab_size 512 --batch_size 8 --max_steps 20 --checkpoint-dir /tmp/ck --model-dir /tmp/m \
+        --output-data-dir /tmp/o
 
 Two GPUs, tensor parallel with sequence parallelism, bf16:
     torchrun --standalone --nproc_per_node=2 entrypoints/train_gpt2.py --synthetic 1 --tensor_parallel_degree 2 \
@@ -44,25 +45,25 @@ import sys
 import time
 import traceback
 
+import runtime
 import torch
 
-import runtime
-
-CONTRACT_INTS = {
-    "num_layers": 12, "hidden_width": 768, "num_heads": 12, "seq_length": 1024, "vocab_size": 50257, "batch_size": 8,
-    "max_steps": 100, "warmup_steps": 10, "seed": 1234, "checkpoint_every_steps": 0, "tensor_parallel_degree": 1,
-    "pipeline_parallel_degree": 1, "microbatches": 1, "active_microbatches": 0, "activation_loading_horizon": 4,
-    "sharded_data_parallel_degree": 1,
+# fmt: off
+CONTRACT_INTS = {  # docs/entrypoint-contract.md; defaults = GPT-2 124M
+    "num_layers": 12, "hidden_width": 768, "num_heads": 12, "seq_length": 1024, "vocab_size": 50257,
+    "batch_size": 8, "max_steps": 100, "warmup_steps": 10, "seed": 1234, "checkpoint_every_steps": 0,
+    "tensor_parallel_degree": 1, "pipeline_parallel_degree": 1, "microbatches": 1, "active_microbatches": 0,
+    "activation_loading_horizon": 4, "sharded_data_parallel_degree": 1,
 }
 CONTRACT_FLOATS = {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "grad_clip": 1.0}
-CONTRACT_BOOLS = {
+CONTRACT_BOOLS = {  # 0/1
     "activation_checkpointing": 0, "synthetic": 0, "prescaled_batch": 0, "shard_optimizer_state": 0,
     "offload_activations": 0, "ddp": 1, "fp16": 0, "bf16": 0, "delayed_parameter_initialization": 0,
     "compile": 0, "final_save": 1,  # native-only extras (not in the contract): torch.compile; end-of-run saves
 }
-CONTRACT_STRS = {
-    "activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved", "placement_strategy": "cluster",
-}
+CONTRACT_STRS = {"activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved",
+                 "placement_strategy": "cluster"}
+# fmt: on
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,17 +78,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument(f"--{k}", type=str, default=v)
     base = runtime.base_dir()
     p.add_argument("--train-dir", "--train_dir", dest="train_dir", default=os.environ.get("SM_CHANNEL_TRAIN"))
-    p.add_argument("--model-dir", "--model_dir", dest="model_dir",
-                   default=os.environ.get("SM_MODEL_DIR") or os.path.join(base, "model"))
-    p.add_argument("--output-data-dir", "--output_data_dir", dest="output_data_dir",
-                   default=os.environ.get("SM_OUTPUT_DATA_DIR") or os.path.join(base, "output", "data"))
-    p.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir",
-                   default=os.path.join(base, "checkpoints"))
+    p.add_argument(
+        "--model-dir",
+        "--model_dir",
+        dest="model_dir",
+        default=os.environ.get("SM_MODEL_DIR") or os.path.join(base, "model"),
+    )
+    p.add_argument(
+        "--output-data-dir",
+        "--output_data_dir",
+        dest="output_data_dir",
+        default=os.environ.get("SM_OUTPUT_DATA_DIR") or os.path.join(base, "output", "data"),
+    )
+    p.add_argument(
+        "--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", default=os.path.join(base, "checkpoints")
+    )
     args, _unknown = p.parse_known_args(argv)  # the toolkit adds --mp_parameters and sagemaker_* keys
     mp = os.environ.get("SM_HP_MP_PARAMETERS")
     if mp:  # SMP's launch-time parameters win over the argv mirrors
-        for key, value in json.loads(mp).items():
-            key = "pipeline_parallel_degree" if key == "partitions" else key
+        for smp_key, value in json.loads(mp).items():
+            key = "pipeline_parallel_degree" if smp_key == "partitions" else smp_key
             if hasattr(args, key):
                 setattr(args, key, int(value) if isinstance(value, bool) else value)
     return args
@@ -173,8 +183,13 @@ def load_checkpoint(pm, optimizer, path: str) -> int:
     model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=_state_dict_options())
     state = {"model": model_sd, "optim": optim_sd}
     dcp.load(state, checkpoint_id=path)
-    set_state_dict(pm.stage, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
-                   options=_state_dict_options())
+    set_state_dict(
+        pm.stage,
+        optimizer,
+        model_state_dict=state["model"],
+        optim_state_dict=state["optim"],
+        options=_state_dict_options(),
+    )
     with open(os.path.join(path, MARKER)) as f:
         meta = json.load(f)
     pm.loss_scale = meta["loss_scale"]
@@ -182,6 +197,20 @@ def load_checkpoint(pm, optimizer, path: str) -> int:
 
 
 # ---- native training ------------------------------------------------------------------------------------------
+def native_notes(args) -> list[str]:
+    """SMP settings the native path cannot honour; printed (not fatal), so nothing is silently ignored."""
+    notes = []
+    if args.sharded_data_parallel_degree > 1:
+        notes.append("sharded_data_parallel_degree > 1 has no native mapping; shard_optimizer_state=1 gives FSDP2")
+    if args.delayed_parameter_initialization:
+        notes.append("delayed_parameter_initialization: the native path builds the whole model, then shards it")
+    if args.offload_activations and not args.activation_checkpointing:
+        notes.append("offload_activations needs activation_checkpointing=1: nothing is offloaded")
+    elif args.offload_activations:
+        notes.append(f"activation_loading_horizon={args.activation_loading_horizon}: no native prefetch")
+    return notes
+
+
 def train_native(args) -> None:
     import torch.distributed as dist
     from data import TokenSource
@@ -192,8 +221,15 @@ def train_native(args) -> None:
     world = dist.get_world_size()
     layout = Layout.from_args(args, world_size=world)
     mesh = build_mesh(layout, device_type=device.type)
-    source = TokenSource(args.train_dir, seq_length=args.seq_length, vocab_size=args.vocab_size, seed=args.seed,
-                         synthetic=bool(args.synthetic))  # before the model: a missing channel fails fast
+    for note in native_notes(args) if rank == 0 else []:
+        print(f"note: {note}", flush=True)
+    source = TokenSource(
+        args.train_dir,
+        seq_length=args.seq_length,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+        synthetic=bool(args.synthetic),
+    )  # before the model: a missing channel fails fast
 
     config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
     torch.manual_seed(args.seed)
@@ -202,7 +238,8 @@ def train_native(args) -> None:
     flops_per_token = model.flops_per_token()
     pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
     del model  # blocks of other stages are freed
-    optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=device.type == "cuda")
+    # fused on CPU too, so the CPU tests run the GPU's optimizer path
+    optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=True)
 
     start_step, checkpoint = 0, None
     found = latest_checkpoint(args.checkpoint_dir)
@@ -234,8 +271,12 @@ def train_native(args) -> None:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        stats = torch.stack([loss if loss is not None else torch.zeros((), device=device),
-                             torch.tensor(float(stop["signal"]), device=device)])
+        stats = torch.stack(
+            [
+                loss if loss is not None else torch.zeros((), device=device),
+                torch.tensor(float(stop["signal"]), device=device),
+            ]
+        )
         dist.all_reduce(stats)  # loss from the last stage (mean over dp, equal over tp); SIGTERM on any rank
         mean_loss, stopping = stats[0].item() / last_ranks, stats[1].item() > 0
         dt = time.perf_counter() - t0
@@ -243,8 +284,14 @@ def train_native(args) -> None:
         times.append(dt)
         if rank == 0:
             tps = tokens_per_step / dt
-            runtime.log_step(step=step, loss=mean_loss, step_time_s=dt, tokens_per_s=tps,
-                             mfu=runtime.mfu(tps, flops_per_token, world), mem_gib=runtime.peak_mem_gib(device))
+            runtime.log_step(
+                step=step,
+                loss=mean_loss,
+                step_time_s=dt,
+                tokens_per_s=tps,
+                mfu=runtime.mfu(tps, flops_per_token, world),
+                mem_gib=runtime.peak_mem_gib(device),
+            )
         every = args.checkpoint_every_steps
         if stopping or (every and step % every == 0) or (step == args.max_steps and args.final_save):
             checkpoint = save_checkpoint(pm, optimizer, step, args.checkpoint_dir)
@@ -256,8 +303,18 @@ def train_native(args) -> None:
 
     if args.final_save:
         save_model(pm, args.model_dir)
-    finish(args, layout=layout, world=world, device=device, losses=losses, times=times, start_step=start_step,
-           tokens_per_step=tokens_per_step, flops_per_token=flops_per_token, checkpoint=checkpoint)
+    finish(
+        args,
+        layout=layout,
+        world=world,
+        device=device,
+        losses=losses,
+        times=times,
+        start_step=start_step,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=flops_per_token,
+        checkpoint=checkpoint,
+    )
     shutdown()
 
 
@@ -288,17 +345,30 @@ def finish(args, *, layout, world, device, losses, times, start_step, tokens_per
     dist.all_gather_object(mems, runtime.peak_mem_gib(device))
     if dist.get_rank() != 0:
         return
-    warm = times[min(len(times) - 1, max(1, len(times) // 4)):] if times else [0.0]  # skip compile / warm-up steps
+    warm = times[min(len(times) - 1, max(1, len(times) // 4)) :] if times else [0.0]  # skip compile / warm-up steps
     step_time = statistics.median(warm)
     tps = tokens_per_step / step_time if step_time else 0.0
-    runtime.write_metrics(args.output_data_dir, {
-        "backend": "native", "world_size": world, "layout": {"tp": layout.tp, "pp": layout.pp, "dp": layout.dp},
-        "steps": len(losses), "start_step": start_step, "losses": losses,
-        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-        "tokens_per_s": tps, "step_time_s": step_time, "mfu": runtime.mfu(tps, flops_per_token, world),
-        "peak_mem_gib_per_rank": mems, "checkpoint": checkpoint,
-        "step_times_s": times, "global_batch": layout.global_batch, "flops_per_token": flops_per_token,
-    })
+    runtime.write_metrics(
+        args.output_data_dir,
+        {
+            "backend": "native",
+            "world_size": world,
+            "layout": {"tp": layout.tp, "pp": layout.pp, "dp": layout.dp},
+            "steps": len(losses),
+            "start_step": start_step,
+            "losses": losses,
+            "first_loss": losses[0] if losses else None,
+            "last_loss": losses[-1] if losses else None,
+            "tokens_per_s": tps,
+            "step_time_s": step_time,
+            "mfu": runtime.mfu(tps, flops_per_token, world),
+            "peak_mem_gib_per_rank": mems,
+            "checkpoint": checkpoint,
+            "step_times_s": times,
+            "global_batch": layout.global_batch,
+            "flops_per_token": flops_per_token,
+        },
+    )
 
 
 def main(argv=None) -> None:

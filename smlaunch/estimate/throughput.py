@@ -45,6 +45,48 @@ PCIE_GBPS = 16.0
 """Host-device bandwidth per GPU for offloaded activations (PCIe gen4 x16 shared by two GPUs on p4d), GB/s."""
 OFFLOAD_EXPOSED = 0.3
 """Share of the offload traffic not hidden by ``activation_loading_horizon`` prefetching (assumption)."""
+# ---- PyTorch-native entry point (runtime="native"): see benchmarks/estimator_accuracy.md for the fits ----------
+NATIVE_ELEMENTWISE_BYTES_SBH = {False: 230.0, True: 80.0}
+"""FITTED (eager: False, compiled: True). HBM bytes per s·b·h per layer (forward + backward) moved by the
+non-matmul kernels: LayerNorms, casts, GELU, residual adds and their gradients. Counting the eager kernels gives
+~230 (e.g. forward: ln 8+8, three casts 18, cast 6, GELU 16, two residual adds 20); Inductor fuses most of them."""
+NATIVE_LOSS_BYTES_PER_LOGIT = {False: 46.0, True: 8.0}
+"""HBM bytes per logit element of the loss, forward + backward. Eager (counted): upcast (2+4), log-softmax
+(4+4+4), nll gradient fill (4), log-softmax backward (4+4+4), downcast (4+2), lm_head's input of the gradient (2).
+Compiled (counted, fused): read the 16-bit logits twice, write their 16-bit gradient (2+2+2) + row reductions."""
+NATIVE_HOST_OVERLAP = False
+HBM_TBPS: dict[str, float] = {
+    # Device-memory bandwidth, TB/s (NVIDIA datasheets): the optimizer step is bandwidth-bound.
+    "A100-SXM4-40GB": 1.555, "A100-SXM4-80GB": 2.039, "H100-SXM5-80GB": 3.35, "H200-SXM-141GB": 4.8,
+    "V100-SXM2-16GB": 0.9,
+}
+DEFAULT_HBM_TBPS = 0.6
+"""T4 (0.32), A10G (0.6) and anything else."""
+OPTIMIZER_BYTES_PER_PARAM = {
+    # HBM bytes per parameter of clip + AdamW (counted from the kernels' reads and writes, fp32 everywhere).
+    # clip_grads_: _foreach_norm reads g (4), _foreach_mul_ reads and writes g (8).
+    # fused AdamW: one kernel reads p, g, m, v and writes p, m, v (28).
+    # foreach AdamW: mul_ p (8), lerp_ m <- g (12), mul_ v (8), addcmul_ v <- g, g (12), sqrt v -> t (8),
+    # div_ t (8), add_ t (8), addcdiv_ p <- m, t (16) = 80.
+    "fused": 12 + 28,
+    "foreach": 12 + 80,
+}
+DDP_FLAT_BYTES_PER_PARAM = 24
+"""DDP semantics in parallelize.py: flatten the fp32 grads (read + write, 8), divide (8), copy back (8)."""
+NATIVE_HOST_TP_LAYER_S = {False: 6.0e-3, True: 2.0e-3}
+"""FITTED. Exposed host time per layer per microbatch (forward + backward) of a tensor-parallel block whose
+DTensor ops are dispatched eagerly (False) or from a per-block compiled graph (True): DTensor's Python dispatch
+and redistribution (~0.1-0.3 ms per op) outruns the GPU kernels, so the GPU waits for the CPU."""
+NATIVE_HOST_SP_FACTOR = 1.7
+"""FITTED (one pair: 774M tp2 ``optimize`` memory vs speed, eager). Sequence parallelism adds DTensor ops per layer
+(SequenceParallel norms, two PrepareModuleInput all-gathers and their backward reduce-scatters)."""
+NATIVE_HOST_PP_MICROBATCH_S = 15e-3
+"""FITTED. Exposed time per microbatch on a pipeline stage (torch.distributed.pipelining, eager): the schedule's
+Python, per-microbatch autograd.backward call and point-to-point handshakes. Per microbatch, not per layer: the
+three pipeline runs (18, 18, 9 layers per stage) imply 13-20 ms per microbatch, but 0.8-1.9 ms per layer."""
+NATIVE_HOST_RECOMPUTE_FACTOR = 1.8
+"""FITTED. Host time of a checkpointed layer relative to a plain one: the recomputed forward plus
+torch.utils.checkpoint's saved-tensor hooks."""
 H200_141GB = Gpu("H200-SXM-141GB", 139.8, 989.0, True, 450.0)
 """Estimator-side H200 (not in the catalog): 143771 MiB reported, dense bf16 989 TFLOP/s (pytorch-parallel.md §10)."""
 
@@ -96,6 +138,19 @@ def bubble_fraction(pp: int, microbatches: int, active: int | None = None) -> fl
     return 1 - busy
 
 
+def native_bubble_fraction(k: Knobs) -> float:
+    """Native schedules (parallelize.py ``_rounds``): one 1F1B over all m microbatches, (p - 1) / (m + p - 1); or
+    GPipe rounds of r microbatches, each paying its own fill and drain: idle share 1 - m / sum(r_i + p - 1)."""
+    if k.pp <= 1:
+        return 0.0
+    m = k.microbatches
+    if k.one_f_one_b:
+        return bubble_fraction(k.pp, m)
+    r = k.native_round
+    rounds = [r] * (m // r) + ([m % r] if m % r else [])
+    return 1 - m / sum(x + k.pp - 1 for x in rounds)
+
+
 def ring_time(nbytes: float, ranks: int, gbps: float) -> float:
     """Ring all-reduce of ``nbytes`` over ``ranks`` at ``gbps`` GB/s per rank: 2·(n-1)/n · bytes / bw."""
     if ranks <= 1:
@@ -114,10 +169,48 @@ def _link_gbps(instance: Instance, span: int) -> float:
 
 
 def efficiency(k: Knobs, gpu: Gpu, base: float | None = None) -> float:
-    """Fraction of peak: the GPU's constant times the GEMM size penalty of small microbatches."""
+    """Fraction of peak: the GPU's constant times the GEMM size penalty of small microbatches ."""
     tokens = k.group_batch * k.seq_length
     const = COMPUTE_EFFICIENCY.get(gpu.name, DEFAULT_EFFICIENCY) if base is None else base
     return const * tokens / (tokens + GEMM_HALF_TOKENS)
+
+
+def native_optimizer_time(k: Knobs, gpu: Gpu) -> float:
+    """Clip + AdamW (+ DDP's flat copy) over this rank's parameters, HBM-bandwidth-bound, seconds."""
+    from smlaunch.estimate.memory import stage_params
+
+    fsdp = k.shard_optimizer_state and k.rdp > 1
+    n = stage_params(k) / (k.rdp if fsdp else 1)
+    per = OPTIMIZER_BYTES_PER_PARAM.get(k.optimizer, OPTIMIZER_BYTES_PER_PARAM["fused"])
+    if k.rdp > 1 and not fsdp:
+        per += DDP_FLAT_BYTES_PER_PARAM
+    return n * per / (HBM_TBPS.get(gpu.name, DEFAULT_HBM_TBPS) * 1e12)
+
+
+def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float:
+    """Non-matmul kernels of a step (bandwidth-bound), seconds: per layer and per logit."""
+    h, t = k.hidden_width, k.tp
+    layer_bytes = NATIVE_ELEMENTWISE_BYTES_SBH[k.compiled] * h * k.num_layers / k.pp / t
+    if checkpoint_group(k.checkpointing, k.stage_layers):
+        layer_bytes *= 4 / 3  # the recomputed forward: a third of forward + backward
+    from smlaunch.estimate.memory import native_logits_elements
+
+    plain = k.compiled and t == 1 and k.pp == 1 and not (k.shard_optimizer_state and k.rdp > 1)
+    logit_share = 1 / k.pp  # the loss runs on the last stage only: spread over the pipeline for the average
+    per_token_logits = native_logits_elements(k) / (k.group_batch * k.seq_length)
+    loss_bytes = NATIVE_LOSS_BYTES_PER_LOGIT[plain] * per_token_logits * logit_share
+    return tokens_per_rank * (layer_bytes + loss_bytes) / (HBM_TBPS.get(gpu.name, DEFAULT_HBM_TBPS) * 1e12)
+
+
+def native_host_time(k: Knobs) -> float:
+    """Exposed CPU dispatch per step (per pipeline slot sum, before the bubble), seconds."""
+    per_layer = 0.0
+    if k.tp > 1:
+        per_layer = NATIVE_HOST_TP_LAYER_S[k.compiled] * (NATIVE_HOST_SP_FACTOR if k.sequence_parallel else 1.0)
+        if checkpoint_group(k.checkpointing, k.stage_layers):
+            per_layer *= NATIVE_HOST_RECOMPUTE_FACTOR
+    per_microbatch = NATIVE_HOST_PP_MICROBATCH_S if k.pp > 1 else 0.0
+    return (per_layer * k.stage_layers + per_microbatch) * k.microbatches
 
 
 def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
@@ -168,10 +261,22 @@ def estimate_throughput(
     hw_flops = (fpt + recompute_flops_per_token(k)) * run.tokens_per_step / run.world
     eff = efficiency(k, run.instance.gpu, base_efficiency)
     compute = hw_flops / (run.instance.gpu.peak_tflops_16bit * 1e12 * eff)
-    bubble = bubble_fraction(k.pp, k.microbatches, k.active_microbatches)
+    if k.runtime == "native":
+        bubble = native_bubble_fraction(k)
+    else:
+        bubble = bubble_fraction(k.pp, k.microbatches, k.active_microbatches)
     tp, dp, pp = comm_times(k, run.instance)
     off = offload_time(k, offloaded_bytes_per_mb)
-    step = (compute + tp + pp + off) / (1 - bubble) + dp
+    host = opt = 0.0
+    if k.runtime == "native":
+        # tokens one rank computes per step: the group batch (tp ranks share it, pp ranks pass it on)
+        tokens = run.tokens_per_step / max(k.rdp, 1)
+        compute += native_elementwise_time(k, run.instance.gpu, tokens)
+        host, opt = native_host_time(k), native_optimizer_time(k, run.instance.gpu)
+    if NATIVE_HOST_OVERLAP:
+        step = (max(compute + tp + pp, host) + off) / (1 - bubble) + dp + opt
+    else:
+        step = (compute + tp + pp + off + host) / (1 - bubble) + dp + opt
     tokens_per_s = run.tokens_per_step / step
     time_s = step * run.max_steps
     cost = time_s / 3600 * run.num_nodes * run.instance.price_per_hour

@@ -46,23 +46,49 @@ def _env(base: Path) -> dict:
 def command(nproc: int, args: list[str]) -> list[str]:
     if nproc == 1:  # also covers the "works without torchrun" path
         return [sys.executable, str(TRAIN), *args]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(TRAIN), *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(TRAIN),
+        *args,
+    ]
 
 
 def paths(base: Path) -> list[str]:
-    return ["--checkpoint-dir", str(base / "ck"), "--model-dir", str(base / "model"),
-            "--output-data-dir", str(base / "out")]
+    return [
+        "--checkpoint-dir",
+        str(base / "ck"),
+        "--model-dir",
+        str(base / "model"),
+        "--output-data-dir",
+        str(base / "out"),
+    ]
 
 
 def run(nproc: int, base: Path, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(command(nproc, [*args, *paths(base)]), env=_env(base), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        command(nproc, [*args, *paths(base)]),
+        env=_env(base),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def start(nproc: int, base: Path, args: list[str]) -> subprocess.Popen:
     """Started in its own process group, so the test can signal torchrun and all its workers."""
-    return subprocess.Popen(command(nproc, [*args, *paths(base)]), env=_env(base), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        command(nproc, [*args, *paths(base)]),
+        env=_env(base),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for_step(proc: subprocess.Popen, step: int, *, timeout: float = 90) -> list[str]:

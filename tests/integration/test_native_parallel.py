@@ -23,20 +23,48 @@ STEPS = 6
 TOL = 2e-4  # fp32 with different reduction orders; the losses themselves move by > 0.1 per step here
 
 LAYOUTS = {
-    "tp2_pp2_gpipe_rounds_sp_each": (4, {
-        "batch_size": 8, "prescaled_batch": 1, "tensor_parallel_degree": 2, "pipeline_parallel_degree": 2,
-        "microbatches": 4, "active_microbatches": 2, "pipeline": "simple", "optimize": "memory",
-        "activation_checkpointing": 1, "activation_strategy": "each",
-    }),
-    "tp2_dp2_sharded_contiguous": (4, {
-        "batch_size": 2, "prescaled_batch": 0, "tensor_parallel_degree": 2, "shard_optimizer_state": 1,
-        "microbatches": 2, "optimize": "memory", "activation_checkpointing": 1, "activation_strategy": "contiguous",
-    }),
-    "pp2_dp2_sharded_1f1b_group2_offload": (4, {
-        "batch_size": 4, "prescaled_batch": 1, "pipeline_parallel_degree": 2, "shard_optimizer_state": 1,
-        "microbatches": 2, "pipeline": "interleaved", "activation_checkpointing": 1, "activation_strategy": "group_2",
-        "offload_activations": 1,
-    }),
+    "tp2_pp2_gpipe_rounds_sp_each": (
+        4,
+        {
+            "batch_size": 8,
+            "prescaled_batch": 1,
+            "tensor_parallel_degree": 2,
+            "pipeline_parallel_degree": 2,
+            "microbatches": 4,
+            "active_microbatches": 2,
+            "pipeline": "simple",
+            "optimize": "memory",
+            "activation_checkpointing": 1,
+            "activation_strategy": "each",
+        },
+    ),
+    "tp2_dp2_sharded_contiguous": (
+        4,
+        {
+            "batch_size": 2,
+            "prescaled_batch": 0,
+            "tensor_parallel_degree": 2,
+            "shard_optimizer_state": 1,
+            "microbatches": 2,
+            "optimize": "memory",
+            "activation_checkpointing": 1,
+            "activation_strategy": "contiguous",
+        },
+    ),
+    "pp2_dp2_sharded_1f1b_group2_offload": (
+        4,
+        {
+            "batch_size": 4,
+            "prescaled_batch": 1,
+            "pipeline_parallel_degree": 2,
+            "shard_optimizer_state": 1,
+            "microbatches": 2,
+            "pipeline": "interleaved",
+            "activation_checkpointing": 1,
+            "activation_strategy": "group_2",
+            "offload_activations": 1,
+        },
+    ),
 }
 
 
@@ -49,7 +77,7 @@ def data(tmp_path_factory):
 def reference(data, tmp_path_factory):
     """Single process, no torchrun, the whole 8-sample batch."""
     base = tmp_path_factory.mktemp("ref")
-    out = tr.run(1, base, tr.hyperparameters(batch_size=8, max_steps=STEPS) + ["--train-dir", str(data)])
+    out = tr.run(1, base, [*tr.hyperparameters(batch_size=8, max_steps=STEPS), "--train-dir", str(data)])
     assert out.returncode == 0, out.stderr[-3000:]
     losses = tr.metrics(base)["losses"]
     assert len(losses) == STEPS
@@ -76,7 +104,7 @@ def test_stage_matches_model_forward():
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_parallel_losses_match_single_process(name, data, reference, tmp_path):
     nproc, hp = LAYOUTS[name]
-    out = tr.run(nproc, tmp_path, tr.hyperparameters(max_steps=STEPS, **hp) + ["--train-dir", str(data)])
+    out = tr.run(nproc, tmp_path, [*tr.hyperparameters(max_steps=STEPS, **hp), "--train-dir", str(data)])
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     m = tr.metrics(tmp_path)
     assert m["world_size"] == 4 and m["backend"] == "native"
@@ -91,7 +119,7 @@ def test_sigkill_then_resume_matches_uninterrupted(data, tmp_path):
     checkpoint (a torn newer one is ignored) and reproduces the uninterrupted run's losses."""
     nproc, hp = LAYOUTS["tp2_pp2_gpipe_rounds_sp_each"]
     steps = 24
-    args = tr.hyperparameters(max_steps=steps, checkpoint_every_steps=2, **hp) + ["--train-dir", str(data)]
+    args = [*tr.hyperparameters(max_steps=steps, checkpoint_every_steps=2, **hp), "--train-dir", str(data)]
     full = tr.run(nproc, tmp_path / "full", args)
     assert full.returncode == 0, full.stderr[-3000:]
     uninterrupted = tr.metrics(tmp_path / "full")["losses"]
@@ -112,12 +140,12 @@ def test_sigkill_then_resume_matches_uninterrupted(data, tmp_path):
     assert m["start_step"] == max(complete) >= 4
     assert re.search(rf"resumed from \S+step_{m['start_step']} at step {m['start_step']}", out.stdout)
     assert len(m["losses"]) == steps - m["start_step"]
-    assert m["losses"] == pytest.approx(uninterrupted[m["start_step"]:], abs=1e-6)
+    assert m["losses"] == pytest.approx(uninterrupted[m["start_step"] :], abs=1e-6)
 
 
 def test_sigterm_writes_checkpoint_before_exit(data, tmp_path):
     nproc, hp = 2, {"batch_size": 4, "prescaled_batch": 1, "pipeline_parallel_degree": 2, "microbatches": 2}
-    args = tr.hyperparameters(max_steps=100_000, checkpoint_every_steps=0, **hp) + ["--train-dir", str(data)]
+    args = [*tr.hyperparameters(max_steps=100000, checkpoint_every_steps=0, **hp), "--train-dir", str(data)]
     proc = tr.start(nproc, tmp_path, args)
     tr.wait_for_step(proc, 3)
     proc.send_signal(signal.SIGTERM)  # to torchrun, which forwards it to the workers (as on a spot interruption)
@@ -133,7 +161,7 @@ def test_sigterm_writes_checkpoint_before_exit(data, tmp_path):
 
 def test_failure_file_names_rank_and_reason(tmp_path):
     missing = tmp_path / "no-such-channel"
-    out = tr.run(2, tmp_path, tr.hyperparameters(batch_size=2) + ["--train-dir", str(missing)])
+    out = tr.run(2, tmp_path, [*tr.hyperparameters(batch_size=2), "--train-dir", str(missing)])
     assert out.returncode != 0
     reason = (tmp_path / "output" / "failure").read_text()
     assert re.match(r"rank [01]: DataError: training data directory '.*no-such-channel' does not exist", reason)
