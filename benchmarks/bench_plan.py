@@ -27,8 +27,10 @@ def time_inprocess(runs: int, global_batch: int | None) -> list[float]:
         start = time.perf_counter()
         result = plan("gpt2-60b", instance_type="ml.p4d.24xlarge", instance_count=32, global_batch=global_batch)
         times.append(time.perf_counter() - start)
-    print(f"  considered {result.considered}, feasible {len(result.feasible)}, best tp {result.best.estimate.knobs.tp}"
-          f" pp {result.best.estimate.knobs.pp}")
+    print(
+        f"  considered {result.considered}, feasible {len(result.feasible)}, best tp {result.best.estimate.knobs.tp}"
+        f" pp {result.best.estimate.knobs.pp}"
+    )
     return times
 
 
@@ -50,8 +52,10 @@ def main() -> None:
     for gb in (None, 896):
         times = time_inprocess(args.runs, gb)
         label = "ladder of batch sizes" if gb is None else f"--global-batch {gb}"
-        print(f"plan() gpt2-60b 32 x p4d ({label}): median {statistics.median(times):.3f} s, "
-              f"min {min(times):.3f}, max {max(times):.3f} over {args.runs}")
+        print(
+            f"plan() gpt2-60b 32 x p4d ({label}): median {statistics.median(times):.3f} s, "
+            f"min {min(times):.3f}, max {max(times):.3f} over {args.runs}"
+        )
     if args.cli:
         times = time_cli(5)
         print(f"`smlaunch plan {' '.join(ARGS)}`: median {statistics.median(times):.3f} s over 5")

@@ -37,9 +37,7 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     times.sort()
     p90 = times[int(0.9 * (len(times) - 1))]
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, {args.runs} runs: validate {args.preset}"
-    )
+    print(f"python {platform.python_version()} on {platform.machine()}, {args.runs} runs: validate {args.preset}")
     print(f"min {times[0]:.3f} s  median {statistics.median(times):.3f} s  p90 {p90:.3f} s")
 
 

@@ -64,9 +64,7 @@ def open_shard(path: str, *, seq_length: int, vocab_size: int) -> np.memmap:
 class TokenSource:
     """Deterministic (x, y) batches of shape [batch_size, seq_length] for any (step, shard) pair."""
 
-    def __init__(
-        self, train_dir: str | None, *, seq_length: int, vocab_size: int, seed: int, synthetic: bool
-    ) -> None:
+    def __init__(self, train_dir: str | None, *, seq_length: int, vocab_size: int, seed: int, synthetic: bool) -> None:
         if seq_length < 1 or vocab_size < 1:
             raise DataError(f"seq_length({seq_length}) and vocab_size({vocab_size}) must be >= 1")
         self.seq_length = seq_length

@@ -6,6 +6,7 @@ Self-contained (never imports smlaunch); see docs/entrypoint-contract.md for the
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import sys
@@ -77,3 +78,12 @@ def mfu(tokens_per_s: float, flops_per_token: float, num_gpus: int, peak_flops: 
     if num_gpus <= 0 or peak_flops <= 0:
         return 0.0
     return tokens_per_s * flops_per_token / (num_gpus * peak_flops)
+
+
+def lr_at(step: int, args) -> float:
+    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr at max_steps (nanoGPT)."""
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    span = max(1, args.max_steps - args.warmup_steps)
+    ratio = min(1.0, (step - args.warmup_steps) / span)
+    return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (args.lr - args.min_lr)

@@ -18,7 +18,6 @@ Batch arithmetic (docs/entrypoint-contract.md, batch_size):
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import statistics
@@ -32,11 +31,23 @@ from data import TokenSource
 from model import GPT, GPTConfig
 
 SMP_MIRRORS = (  # script hyperparameters passed to smp.init under the same names
-    "tensor_parallel_degree", "pipeline_parallel_degree", "microbatches", "active_microbatches", "optimize",
-    "pipeline", "placement_strategy", "activation_loading_horizon", "sharded_data_parallel_degree",
+    "tensor_parallel_degree",
+    "pipeline_parallel_degree",
+    "microbatches",
+    "active_microbatches",
+    "optimize",
+    "pipeline",
+    "placement_strategy",
+    "activation_loading_horizon",
+    "sharded_data_parallel_degree",
 )
 SMP_FLAGS = (  # 0/1 script hyperparameters passed to smp.init as bools
-    "ddp", "prescaled_batch", "shard_optimizer_state", "offload_activations", "fp16", "bf16",
+    "ddp",
+    "prescaled_batch",
+    "shard_optimizer_state",
+    "offload_activations",
+    "fp16",
+    "bf16",
     "delayed_parameter_initialization",
 )
 CHECKPOINT_TAG = "step_{step:08d}"
@@ -63,8 +74,11 @@ def model_dtype(args) -> torch.dtype:
 def build_model(args) -> GPT:
     """Create the GPT inside smp.model_creation (TP when tp > 1, delayed init per the config)."""
     config = GPTConfig(
-        num_layers=args.num_layers, hidden_width=args.hidden_width, num_heads=args.num_heads,
-        seq_length=args.seq_length, vocab_size=args.vocab_size,
+        num_layers=args.num_layers,
+        hidden_width=args.hidden_width,
+        num_heads=args.num_heads,
+        seq_length=args.seq_length,
+        vocab_size=args.vocab_size,
     )
     torch.manual_seed(args.seed)
     with smp.model_creation(tensor_parallelism=smp.tp_size() > 1, dtype=model_dtype(args)):
@@ -79,15 +93,6 @@ def build_optimizer(module: torch.nn.Module, args) -> torch.optim.Optimizer:
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
-
-
-def lr_at(step: int, args) -> float:
-    """Linear warm-up to lr, then cosine decay to min_lr at max_steps."""
-    if step < args.warmup_steps:
-        return args.lr * (step + 1) / args.warmup_steps
-    span = max(1, args.max_steps - args.warmup_steps)
-    progress = min(1.0, (step - args.warmup_steps) / span)
-    return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (args.lr - args.min_lr)
 
 
 @smp.step
@@ -153,8 +158,13 @@ def save(model, optimizer, args, *, step: int) -> str:
     """Partial (per mp-rank) checkpoint after `step` steps; returns its folder."""
     tag = CHECKPOINT_TAG.format(step=step)
     smp.save_checkpoint(
-        args.checkpoint_dir, tag, partial=True, model=model, optimizer=optimizer,
-        user_content={"step": step}, num_kept_partial_checkpoints=2,
+        args.checkpoint_dir,
+        tag,
+        partial=True,
+        model=model,
+        optimizer=optimizer,
+        user_content={"step": step},
+        num_kept_partial_checkpoints=2,
     )
     return os.path.join(args.checkpoint_dir, f"{tag}_partial")
 
@@ -186,7 +196,7 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
         loss = train_step(model, x.to(device), y.to(device)).reduce_mean()
         clip_gradients(model, optimizer, args)
         for group in optimizer.param_groups:  # after smp.step: SMP loads a resumed optimizer state at its first call
-            group["lr"] = lr_at(step, args)
+            group["lr"] = runtime.lr_at(step, args)
         optimizer.step()
         loss, stopping = agree(float(loss), sigterm.stop)
         step += 1
@@ -195,8 +205,14 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
         times.append(dt)
         if smp.rank() == 0:
             tps = tokens_per_step / dt
-            runtime.log_step(step=step, loss=loss, step_time_s=dt, tokens_per_s=tps,
-                             mfu=runtime.mfu(tps, flops_per_token, smp.size()), mem_gib=runtime.peak_mem_gib(device))
+            runtime.log_step(
+                step=step,
+                loss=loss,
+                step_time_s=dt,
+                tokens_per_s=tps,
+                mfu=runtime.mfu(tps, flops_per_token, smp.size()),
+                mem_gib=runtime.peak_mem_gib(device),
+            )
         if args.checkpoint_every_steps and step % args.checkpoint_every_steps == 0:
             checkpoint, saved_step = save(model, optimizer, args, step=step), step
     if step > saved_step:  # the end of training, or SIGTERM
@@ -206,13 +222,21 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
             print(f"SIGTERM: checkpoint {checkpoint} written at step {step}; exiting", flush=True)
         smp.barrier()
         sys.exit(143)
-    return summarize(losses, times, args, start_step=start_step, tokens_per_step=tokens_per_step,
-                     flops_per_token=flops_per_token, checkpoint=checkpoint, device=device)
+    return summarize(
+        losses,
+        times,
+        args,
+        start_step=start_step,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=flops_per_token,
+        checkpoint=checkpoint,
+        device=device,
+    )
 
 
 def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_token, checkpoint, device) -> dict:
     """metrics.json content (docs/entrypoint-contract.md); the step time is a median that skips warm-up steps."""
-    warm = times[min(len(times) - 1, max(1, len(times) // 4)):] if times else [0.0]
+    warm = times[min(len(times) - 1, max(1, len(times) // 4)) :] if times else [0.0]
     step_time = statistics.median(warm)
     tps = tokens_per_step / step_time if step_time else 0.0
     return {
@@ -243,24 +267,34 @@ def run(args) -> None:
     if torch.cuda.is_available():
         torch.cuda.set_device(smp.local_rank())
         device = torch.device("cuda", smp.local_rank())
-    source = TokenSource(args.train_dir, seq_length=args.seq_length, vocab_size=args.vocab_size,
-                         seed=args.seed, synthetic=bool(args.synthetic))
+    source = TokenSource(
+        args.train_dir,
+        seq_length=args.seq_length,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+        synthetic=bool(args.synthetic),
+    )
     model = smp.DistributedModel(build_model(args), trace_device="gpu" if device.type == "cuda" else "cpu")
     if args.activation_checkpointing:
         smp.set_activation_checkpointing(model.get_module().blocks, strategy=args.activation_strategy)
     optimizer = smp.DistributedOptimizer(
         build_optimizer(model.get_module(), args),
-        static_loss_scale=None, dynamic_loss_scale=True,
+        static_loss_scale=None,
+        dynamic_loss_scale=True,
         dynamic_loss_args={"scale_window": 1000, "min_scale": 1, "delayed_shift": 2},
     )
     start_step = resume(args)
     if smp.rank() == 0:
-        print(f"smp: world={smp.size()} tp={smp.tp_size()} pp={smp.pp_size()} dp={smp.dp_size()} "
-              f"rdp={smp.rdp_size()} start_step={start_step} max_steps={args.max_steps}", flush=True)
+        print(
+            f"smp: world={smp.size()} tp={smp.tp_size()} pp={smp.pp_size()} dp={smp.dp_size()} "
+            f"rdp={smp.rdp_size()} start_step={start_step} max_steps={args.max_steps}",
+            flush=True,
+        )
     metrics = train(model, optimizer, source, args, start_step=start_step, device=device)
     if metrics["steps"]:  # a run resumed at max_steps never partitioned the model: nothing new to save
-        smp.save_checkpoint(args.model_dir, "fullmodel.pt", partial=False, model=model,
-                            user_content={"step": metrics["steps"]})
+        smp.save_checkpoint(
+            args.model_dir, "fullmodel.pt", partial=False, model=model, user_content={"step": metrics["steps"]}
+        )
     if smp.rank() == 0:
         runtime.write_metrics(args.output_data_dir, metrics)
     smp.barrier()

@@ -132,8 +132,12 @@ def main(argv: list[str] | None = None) -> TokenizeResult:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", help="text files, read as UTF-8 in the given order")
     parser.add_argument("--out-dir", required=True, help="directory for train_000.bin, ...")
-    parser.add_argument("--shard-tokens", type=int, default=10_000_000,
-                        help="tokens per shard (default 1e7; a tail under half a shard joins the last shard)")
+    parser.add_argument(
+        "--shard-tokens",
+        type=int,
+        default=10_000_000,
+        help="tokens per shard (default 1e7; a tail under half a shard joins the last shard)",
+    )
     parser.add_argument("--tokenizer", choices=["auto", "gpt2", "bytes"], default="auto")
     args = parser.parse_args(argv)
     result = tokenize_files(args.inputs, args.out_dir, shard_tokens=args.shard_tokens, tokenizer=args.tokenizer)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import socket
@@ -109,15 +108,6 @@ def smp_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def lr_at(step: int, args) -> float:
-    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr at max_steps (nanoGPT)."""
-    if step < args.warmup_steps:
-        return args.lr * (step + 1) / args.warmup_steps
-    span = max(1, args.max_steps - args.warmup_steps)
-    ratio = min(1.0, (step - args.warmup_steps) / span)
-    return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (args.lr - args.min_lr)
 
 
 def init_distributed() -> tuple[torch.device, int]:
@@ -262,7 +252,7 @@ def train_native(args) -> None:
     while step < args.max_steps:
         t0 = time.perf_counter()
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, args)
+            group["lr"] = runtime.lr_at(step, args)
         # rows [dp_rank * group_batch, (dp_rank + 1) * group_batch) of the global batch at this step
         x, y = source.batch(step, shard_index=dp_rank, num_shards=layout.dp, batch_size=layout.group_batch)
         loss = pm.forward_backward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))

@@ -157,8 +157,17 @@ def plan(
         max_steps = max_steps or spec.training.max_steps
     if instance_type is None or instance_count is None:
         raise PlanError("plan needs a cluster", fix='pass instance_type="ml.p4d.24xlarge", instance_count=16')
-    return _shown(_plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
-                        global_batch=global_batch, top=top, max_steps=max_steps or 1000))
+    return _shown(
+        _plan(
+            model,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            seq_length=seq_length,
+            global_batch=global_batch,
+            top=top,
+            max_steps=max_steps or 1000,
+        )
+    )
 
 
 def _job_spec_or_none(model: Any, overrides: Overrides) -> JobSpec | None:
@@ -209,8 +218,15 @@ def submit(
     """
     from smlaunch import jobs
 
-    job = jobs.submit(_spec(spec, overrides), wait=wait, dry_run=dry_run, max_cost=max_cost, force=force,
-                      job_name=job_name, backend=backend)
+    job = jobs.submit(
+        _spec(spec, overrides),
+        wait=wait,
+        dry_run=dry_run,
+        max_cost=max_cost,
+        force=force,
+        job_name=job_name,
+        backend=backend,
+    )
     return _shown(job)
 
 
@@ -249,8 +265,16 @@ def run_local(
     """
     from smlaunch.local import run_local as _run_local
 
-    run = _run_local(_spec(spec, overrides), nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir,
-                     docker=docker, on_step=on_step)
+    run = _run_local(
+        _spec(spec, overrides),
+        nproc=nproc,
+        shrink=shrink,
+        steps=steps,
+        data=data,
+        run_dir=run_dir,
+        docker=docker,
+        on_step=on_step,
+    )
     if check:
         run.raise_for_status()
     return _shown(run)

@@ -65,7 +65,10 @@ class LocalPlan:
         return local_layout.Container(
             base_dir=self.run_dir,
             hyperparameters=local_layout.hyperparameters_json(
-                req, job_name=self.job_name, region=req.region or "us-east-1", submit_dir=req.source_dir,
+                req,
+                job_name=self.job_name,
+                region=req.region or "us-east-1",
+                submit_dir=req.source_dir,
                 processes_per_host=self.nproc,
             ),
             resource_config=local_layout.resource_config(req.instance_type),
@@ -75,15 +78,29 @@ class LocalPlan:
     def argv(self) -> list[str]:
         """The entry point's arguments, exactly as the toolkit would pass them."""
         decoded = local_layout.decode_hyperparameters(self.container.hyperparameters)
-        hps = {k: v for k, v in decoded.items()
-               if not (k.startswith("sagemaker_") or k in local_layout.RESERVED_SAGEMAKER_KEYS)}
+        hps = {
+            k: v
+            for k, v in decoded.items()
+            if not (k.startswith("sagemaker_") or k in local_layout.RESERVED_SAGEMAKER_KEYS)
+        }
         return local_layout.user_args(hps)
 
     def command(self) -> list[str]:
         """The torchrun command line (run in ``<run_dir>/code``)."""
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(self.nproc),
-                "--log-dir", str(self.run_dir / "logs" / "ranks"), "--tee", "3", self.request.entry_point,
-                *self.argv()]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(self.nproc),
+            "--log-dir",
+            str(self.run_dir / "logs" / "ranks"),
+            "--tee",
+            "3",
+            self.request.entry_point,
+            *self.argv(),
+        ]
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The child's environment: ``base`` (default os.environ) without SageMaker variables, plus the job's
@@ -92,8 +109,11 @@ class LocalPlan:
         env = {k: v for k, v in base.items() if not k.startswith(("SM_", "SAGEMAKER_", "TRAINING_JOB_"))}
         env.update(self.request.environment)
         gpus = self.num_gpus if self.device == "cuda" else 0
-        env.update(local_layout.sm_environment(self.container, num_gpus=gpus, num_cpus=local_layout.num_cpus(),
-                                               job_name=self.job_name))
+        env.update(
+            local_layout.sm_environment(
+                self.container, num_gpus=gpus, num_cpus=local_layout.num_cpus(), job_name=self.job_name
+            )
+        )
         code = str(self.run_dir / "code")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code, base.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
@@ -198,8 +218,11 @@ def resolve_channels(spec: JobSpec, data: DataArg) -> dict[str, Path]:
             if not path.is_absolute():
                 path = (Path.cwd() if channel in overrides else spec_dir) / path
         if not path.is_dir():
-            raise LocalRunError(f"data.{channel}: {path} is not a directory", field=f"data.{channel}",
-                                fix="point it at a directory of *.bin token shards (entrypoints/tokenize_text.py)")
+            raise LocalRunError(
+                f"data.{channel}: {path} is not a directory",
+                field=f"data.{channel}",
+                fix="point it at a directory of *.bin token shards (entrypoints/tokenize_text.py)",
+            )
         channels[channel] = path.resolve()
     return channels
 
@@ -233,9 +256,18 @@ def plan_local(
     job_name = f"{spec.name}-{now:%Y-%m-%d-%H-%M-%S}-{now.microsecond // 1000:03d}"
     if run_dir is None:
         run_dir = Path("smlaunch-runs") / f"{spec.name}-{now:%Y%m%d-%H%M%S}"
-    return LocalPlan(spec=adapted, request=render(adapted), changes=changes, nproc=nproc, device=device,
-                     num_gpus=gpus, run_dir=Path(run_dir).resolve(), job_name=job_name, channels=channels,
-                     notes=notes)
+    return LocalPlan(
+        spec=adapted,
+        request=render(adapted),
+        changes=changes,
+        nproc=nproc,
+        device=device,
+        num_gpus=gpus,
+        run_dir=Path(run_dir).resolve(),
+        job_name=job_name,
+        channels=channels,
+        notes=notes,
+    )
 
 
 def launch(
@@ -259,8 +291,15 @@ def launch(
         stale.unlink(missing_ok=True)
     start = time.monotonic()
     proc = subprocess.Popen(
-        plan.command(), cwd=plan.run_dir / "code", env=plan.environment(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+        plan.command(),
+        cwd=plan.run_dir / "code",
+        env=plan.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
         start_new_session=True,
     )
     stopper = _Stopper(proc, grace_s)
@@ -281,8 +320,14 @@ def launch(
             if on_line:
                 on_line(rank, text)
         returncode = proc.wait()
-    return _collect(plan, returncode, wall_s=time.monotonic() - start, steps=steps, console="".join(console),
-                    interrupted=stopper.interrupted)
+    return _collect(
+        plan,
+        returncode,
+        wall_s=time.monotonic() - start,
+        steps=steps,
+        console="".join(console),
+        interrupted=stopper.interrupted,
+    )
 
 
 def run_local(
@@ -384,8 +429,18 @@ def _collect(
         reason = failure.partition(": ")[2]
     if returncode == 0 and metrics is None:  # exit 0 but no metrics.json breaks the contract: report it
         returncode, reason = 1, "the entry point exited 0 without writing output/data/metrics.json"
-    return LocalRun(plan=plan, returncode=returncode, wall_s=wall_s, steps=steps, metrics=metrics, failure=failure,
-                    failed_rank=failed_rank, error_tail=tail, interrupted=interrupted, reason=reason)
+    return LocalRun(
+        plan=plan,
+        returncode=returncode,
+        wall_s=wall_s,
+        steps=steps,
+        metrics=metrics,
+        failure=failure,
+        failed_rank=failed_rank,
+        error_tail=tail,
+        interrupted=interrupted,
+        reason=reason,
+    )
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Interrupt)\b.*)$")
@@ -402,15 +457,17 @@ def _exception_line(text: str) -> str | None:
 
 def _rank_stderr_tail(ranks_dir: Path, rank: int | None, lines: int = 30) -> str:
     """The end of a rank's stderr.log (torchrun's --log-dir layout: <run_id>/attempt_<n>/<rank>/stderr.log)."""
-    logs = sorted(ranks_dir.glob(f"*/attempt_*/{rank if rank is not None else 0}/stderr.log"),
-                  key=lambda p: p.stat().st_mtime)
+    logs = sorted(
+        ranks_dir.glob(f"*/attempt_*/{rank if rank is not None else 0}/stderr.log"), key=lambda p: p.stat().st_mtime
+    )
     if not logs:
         return ""
     return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:])
 
 
-def docker_missing(*, which: Callable[[str], str | None] = shutil.which,
-                   run: Callable[..., Any] = subprocess.run) -> str | None:
+def docker_missing(
+    *, which: Callable[[str], str | None] = shutil.which, run: Callable[..., Any] = subprocess.run
+) -> str | None:
     """What SageMaker local mode lacks here ("docker", "docker compose"), or None when both exist."""
     if which("docker") is None:
         return "the `docker` CLI is not on PATH"
@@ -443,8 +500,11 @@ def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_mi
     session = LocalSession()
     session.config = {"local": {"local_code": True, "container_root": str(plan.run_dir)}}
     kwargs = plan.request.estimator_kwargs()
-    kwargs.update(instance_type="local_gpu" if plan.device == "cuda" else "local", instance_count=1,
-                  role=kwargs.get("role") or "arn:aws:iam::111111111111:role/smlaunch-local")
+    kwargs.update(
+        instance_type="local_gpu" if plan.device == "cuda" else "local",
+        instance_count=1,
+        role=kwargs.get("role") or "arn:aws:iam::111111111111:role/smlaunch-local",
+    )
     for key in ("volume_size", "max_run", "subnets", "security_group_ids", "output_path", "checkpoint_s3_uri"):
         kwargs.pop(key, None)
     estimator = PyTorch(**kwargs, sagemaker_session=session)
@@ -456,5 +516,13 @@ def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_mi
         returncode, failure = 1, f"{type(exc).__name__}: {exc}"
     else:
         failure = None
-    return LocalRun(plan=plan, returncode=returncode, wall_s=time.monotonic() - start, steps=[], metrics=None,
-                    failure=failure, failed_rank=None, error_tail="")
+    return LocalRun(
+        plan=plan,
+        returncode=returncode,
+        wall_s=time.monotonic() - start,
+        steps=[],
+        metrics=None,
+        failure=failure,
+        failed_rank=None,
+        error_tail="",
+    )

@@ -32,16 +32,28 @@ HOST = "algo-1"
 GROUP = "homogeneousCluster"
 LOG_LEVEL = 20
 
-RESERVED_SAGEMAKER_KEYS = frozenset({
-    # params.SAGEMAKER_HYPERPARAMETERS: split off, never in SM_FRAMEWORK_PARAMS
-    "sagemaker_program", "sagemaker_submit_directory", "sagemaker_region", "sagemaker_container_log_level",
-    "sagemaker_job_name", "sagemaker_enable_cloudwatch_metrics", "default_user_module_name",
-    "_tuning_objective_metric", "sagemaker_s3_output",
-})
+RESERVED_SAGEMAKER_KEYS = frozenset(
+    {
+        # params.SAGEMAKER_HYPERPARAMETERS: split off, never in SM_FRAMEWORK_PARAMS
+        "sagemaker_program",
+        "sagemaker_submit_directory",
+        "sagemaker_region",
+        "sagemaker_container_log_level",
+        "sagemaker_job_name",
+        "sagemaker_enable_cloudwatch_metrics",
+        "default_user_module_name",
+        "_tuning_objective_metric",
+        "sagemaker_s3_output",
+    }
+)
 DISTRIBUTION_FLAGS = (
-    "sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled", "sagemaker_distributed_dataparallel_enabled",
-    "sagemaker_pytorch_ddp_enabled", "sagemaker_pytorch_xla_multi_worker_enabled",
-    "sagemaker_multi_worker_mirrored_strategy_enabled", "sagemaker_torch_distributed_enabled",
+    "sagemaker_mpi_enabled",
+    "sagemaker_parameter_server_enabled",
+    "sagemaker_distributed_dataparallel_enabled",
+    "sagemaker_pytorch_ddp_enabled",
+    "sagemaker_pytorch_xla_multi_worker_enabled",
+    "sagemaker_multi_worker_mirrored_strategy_enabled",
+    "sagemaker_torch_distributed_enabled",
 )
 
 
@@ -64,19 +76,21 @@ def hyperparameters_json(
     """hyperparameters.json as SDK v2 writes it for SMP v1 (smp-v1.md §4.1): user keys, distribution keys,
     then the script-mode keys ``_prepare_for_training`` adds; every value ``json.dumps``-ed."""
     values: dict[str, Any] = dict(request.hyperparameters)
-    values.update({
-        "sagemaker_mpi_enabled": True,
-        "sagemaker_mpi_num_of_processes_per_host": processes_per_host,
-        "sagemaker_mpi_custom_mpi_options": request.custom_mpi_options,
-        "mp_parameters": dict(request.mp_parameters),
-        "sagemaker_distributed_dataparallel_enabled": False,
-        "sagemaker_instance_type": request.instance_type,
-        "sagemaker_submit_directory": submit_dir,
-        "sagemaker_program": request.entry_point,
-        "sagemaker_container_log_level": LOG_LEVEL,
-        "sagemaker_job_name": job_name,
-        "sagemaker_region": region,
-    })
+    values.update(
+        {
+            "sagemaker_mpi_enabled": True,
+            "sagemaker_mpi_num_of_processes_per_host": processes_per_host,
+            "sagemaker_mpi_custom_mpi_options": request.custom_mpi_options,
+            "mp_parameters": dict(request.mp_parameters),
+            "sagemaker_distributed_dataparallel_enabled": False,
+            "sagemaker_instance_type": request.instance_type,
+            "sagemaker_submit_directory": submit_dir,
+            "sagemaker_program": request.entry_point,
+            "sagemaker_container_log_level": LOG_LEVEL,
+            "sagemaker_job_name": job_name,
+            "sagemaker_region": region,
+        }
+    )
     return {str(k): json.dumps(v) for k, v in values.items()}
 
 
@@ -136,8 +150,9 @@ def training_env(container: Container, *, num_gpus: int, num_cpus: int, job_name
     framework = {k: v for k, v in sagemaker.items() if k not in RESERVED_SAGEMAKER_KEYS}
     resources = container.resource_config
     groups = resources.get("instance_groups", [])
-    distributed = [resources.get("current_group_name", GROUP)] if any(framework.get(f) for f in DISTRIBUTION_FLAGS) \
-        else []
+    distributed = (
+        [resources.get("current_group_name", GROUP)] if any(framework.get(f) for f in DISTRIBUTION_FLAGS) else []
+    )
     hosts = list(resources["hosts"])
     program = sagemaker.get("sagemaker_program")
     return {
@@ -150,7 +165,8 @@ def training_env(container: Container, *, num_gpus: int, num_cpus: int, job_name
         ),
         "current_instance_type": resources.get("current_instance_type", "local"),
         "distribution_hosts": [h for g in groups if g["instance_group_name"] in distributed for h in g["hosts"]]
-        if groups else hosts,
+        if groups
+        else hosts,
         "distribution_instance_groups": distributed,
         "framework_module": None,
         "hosts": hosts,
@@ -226,12 +242,14 @@ def sm_environment(container: Container, *, num_gpus: int, num_cpus: int, job_na
     values.update({f"channel_{name}": path for name, path in env["channel_input_dirs"].items()})
     values.update({f"hp_{key}": value for key, value in env["hyperparameters"].items()})
     exported = {f"SM_{key.upper()}": _env_value(value) for key, value in values.items()}
-    exported.update({
-        "CURRENT_HOST": env["current_host"],
-        "SAGEMAKER_JOB_NAME": str(sagemaker.get("sagemaker_job_name", "")),
-        "SAGEMAKER_REGION": str(sagemaker.get("sagemaker_region") or ""),
-        "SAGEMAKER_BASE_DIR": str(container.base_dir),
-    })
+    exported.update(
+        {
+            "CURRENT_HOST": env["current_host"],
+            "SAGEMAKER_JOB_NAME": str(sagemaker.get("sagemaker_job_name", "")),
+            "SAGEMAKER_REGION": str(sagemaker.get("sagemaker_region") or ""),
+            "SAGEMAKER_BASE_DIR": str(container.base_dir),
+        }
+    )
     if job_name:
         exported["TRAINING_JOB_NAME"] = job_name
     return exported
@@ -243,9 +261,11 @@ def write_tree(container: Container, *, channels: dict[str, Path], code_from: Pa
     for sub in ("input/config", "input/data", "model", "output/data", "output/intermediate", "checkpoints"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     config = base / "input" / "config"
-    for name, data in (("hyperparameters.json", container.hyperparameters),
-                       ("resourceconfig.json", container.resource_config),
-                       ("inputdataconfig.json", container.input_data_config)):
+    for name, data in (
+        ("hyperparameters.json", container.hyperparameters),
+        ("resourceconfig.json", container.resource_config),
+        ("inputdataconfig.json", container.input_data_config),
+    ):
         (config / name).write_text(json.dumps(data, indent=2) + "\n")
     for channel, source in channels.items():
         link = base / "input" / "data" / channel

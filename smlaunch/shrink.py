@@ -110,8 +110,11 @@ def adapt(
         changes.append(Change("cluster.instance_count", spec.cluster.instance_count, 1, "one local host"))
     if spec.cluster.gpus_per_host != nproc:
         dp = nproc // (spec.smp.tensor_parallel_degree * spec.smp.pipeline_parallel_degree)
-        changes.append(Change("cluster.processes_per_host", spec.cluster.gpus_per_host, nproc,
-                              f"local processes: tp x pp x dp({dp})"))
+        changes.append(
+            Change(
+                "cluster.processes_per_host", spec.cluster.gpus_per_host, nproc, f"local processes: tp x pp x dp({dp})"
+            )
+        )
     if device == "cpu":
         for flag in ("fp16", "bf16"):
             if getattr(spec.smp, flag):
@@ -132,13 +135,18 @@ def adapt(
         batch = smallest_batch(spec)
         if batch != spec.training.batch_size:
             training["batch_size"] = batch
-            changes.append(Change("training.batch_size", spec.training.batch_size, batch,
-                                  f"smallest batch with group batch % microbatches({spec.smp.microbatches}) == 0"))
+            changes.append(
+                Change(
+                    "training.batch_size",
+                    spec.training.batch_size,
+                    batch,
+                    f"smallest batch with group batch % microbatches({spec.smp.microbatches}) == 0",
+                )
+            )
         steps = steps or min(spec.training.max_steps, SHRUNK_STEPS)
     if steps is not None and steps != spec.training.max_steps:
         training["max_steps"] = steps
-        changes.append(Change("training.max_steps", spec.training.max_steps, steps,
-                              reason_steps))
+        changes.append(Change("training.max_steps", spec.training.max_steps, steps, reason_steps))
         warmup = min(spec.training.warmup_steps, steps // 5)
         if warmup != spec.training.warmup_steps:
             training["warmup_steps"] = warmup

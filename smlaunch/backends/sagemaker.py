@@ -206,9 +206,11 @@ def translate(exc: Any, *, job_name: str | None = None, instance_type: str | Non
     operation = getattr(exc, "operation_name", "") or "call"
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     service = "s3" if operation in ("HeadBucket", "PutObject", "ListBuckets", "CreateBucket") else "sagemaker"
-    if job_name and (
-        "Could not find" in message or "does not exist" in message or code == "ResourceNotFound"
-    ) and service == "sagemaker":
+    if (
+        job_name
+        and ("Could not find" in message or "does not exist" in message or code == "ResourceNotFound")
+        and service == "sagemaker"
+    ):
         return JobNotFound(
             f"no training job named {job_name!r} in this account and region",
             fix="`smlaunch list` shows the jobs of this region; pass --region if the job ran elsewhere",
@@ -555,9 +557,7 @@ class _DryRunSession:
 
     def __init__(self, region: str) -> None:
         boto3, _ = _boto()
-        self.session = boto3.Session(
-            region_name=region, aws_access_key_id="dry-run", aws_secret_access_key="dry-run"
-        )
+        self.session = boto3.Session(region_name=region, aws_access_key_id="dry-run", aws_secret_access_key="dry-run")
         self.session.events.register("before-call", self._answer)
 
     def _answer(self, model: Any, params: dict[str, Any], event_name: str, **_: Any) -> tuple[Any, dict]:

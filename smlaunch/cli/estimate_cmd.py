@@ -50,8 +50,11 @@ def render(est) -> None:
     console.print(
         f"[{colour}][bold]{verdict}[/bold][/{colour}] on {data['gpu']} ({capacity:.1f} GiB): headroom "
         f"{data['headroom_gib']:+.1f} GiB ({data['headroom_pct']:+.1f}%)"
-        + (f"; {data['host_offloaded_gib']:.1f} GiB of activations offloaded to the host"
-           if data["host_offloaded_gib"] else "")
+        + (
+            f"; {data['host_offloaded_gib']:.1f} GiB of activations offloaded to the host"
+            if data["host_offloaded_gib"]
+            else ""
+        )
     )
     parts = data["step_breakdown_s"]
     console.print(
@@ -60,6 +63,9 @@ def render(est) -> None:
         f"pp comm {parts['pipeline_comm']:.3f}); {data['tokens_per_s']:,.0f} tokens/s; MFU {data['mfu']:.1%}"
     )
     hours = data["time_s"] / 3600
-    price = "price unknown" if est.instance.price_per_hour == 0 else (
-        f"${data['cost_usd']:,.2f} on demand, ${data['spot_cost_usd']:,.2f} spot")
+    price = (
+        "price unknown"
+        if est.instance.price_per_hour == 0
+        else (f"${data['cost_usd']:,.2f} on demand, ${data['spot_cost_usd']:,.2f} spot")
+    )
     console.print(f"{hours:.2f} h for max_steps: {price}")

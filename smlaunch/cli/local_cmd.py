@@ -22,18 +22,45 @@ def _parse_data(values: tuple[str, ...]) -> dict[str, str] | None:
 
 @click.command(name="local")
 @spec_command
-@click.option("--nproc", type=int, default=None, help="Processes (a multiple of tp x pp). Default: tp x pp on "
-              "CPU, the largest multiple of tp x pp that fits the GPUs.")
-@click.option("--shrink", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
-              help="auto: shrink a model too large for this machine (layout kept); none: the real size.")
+@click.option(
+    "--nproc",
+    type=int,
+    default=None,
+    help="Processes (a multiple of tp x pp). Default: tp x pp on "
+    "CPU, the largest multiple of tp x pp that fits the GPUs.",
+)
+@click.option(
+    "--shrink",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: shrink a model too large for this machine (layout kept); none: the real size.",
+)
 @click.option("--steps", type=int, default=None, help="Override training.max_steps (shrunk runs default to 5).")
-@click.option("--data", "data", multiple=True, metavar="[CHANNEL=]DIR",
-              help="Local data for a channel (default channel: train); needed for s3:// channels. Repeatable.")
-@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
-              help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    metavar="[CHANNEL=]DIR",
+    help="Local data for a channel (default channel: train); needed for s3:// channels. Repeatable.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/",
+)
 @click.option("--docker", is_flag=True, help="Use SageMaker local mode (Docker + docker compose) instead.")
-def command(file: str, overrides: tuple[str, ...], nproc: int | None, shrink: str, steps: int | None,  # noqa: PLR0917
-            data: tuple[str, ...], run_dir: str | None, docker: bool) -> None:
+def command(
+    file: str,
+    overrides: tuple[str, ...],
+    nproc: int | None,
+    shrink: str,
+    steps: int | None,
+    data: tuple[str, ...],
+    run_dir: str | None,
+    docker: bool,
+) -> None:
     """Run a job spec on this machine with its tensor x pipeline layout, before paying for a cluster.
 
     Renders exactly what `submit` would, lays out a SageMaker-like container tree in the run directory,
@@ -91,9 +118,14 @@ class StepProgress:
 
         self.total = plan.request.hyperparameters["max_steps"]
         self.progress = Progress(
-            TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[bold blue]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[tps]} tok/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self.task = self.progress.add_task(f"starting {plan.nproc} ranks", total=self.total, loss="-", tps="-")
 
@@ -105,8 +137,13 @@ class StepProgress:
         self.progress.stop()
 
     def update(self, metrics: dict[str, float | int]) -> None:
-        self.progress.update(self.task, description="training", completed=int(metrics["step"]),
-                             loss=f"{metrics['loss']:.4f}", tps=f"{metrics.get('tokens_per_s', 0):,.0f}")
+        self.progress.update(
+            self.task,
+            description="training",
+            completed=int(metrics["step"]),
+            loss=f"{metrics['loss']:.4f}",
+            tps=f"{metrics.get('tokens_per_s', 0):,.0f}",
+        )
 
 
 def print_result(console: Any, run: Any) -> None:

@@ -10,27 +10,54 @@ from smlaunch.cli.common import echo_json, format_option
 
 
 @click.command(name="plan")
-@click.option("--model", "model", required=True, metavar="PRESET|FILE",
-              help="A preset (e.g. gpt2-30b), a job.yaml (its model section) or a YAML of model keys.")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    metavar="PRESET|FILE",
+    help="A preset (e.g. gpt2-30b), a job.yaml (its model section) or a YAML of model keys.",
+)
 @click.option("--instance-type", required=True, metavar="TYPE", help="SageMaker instance type, e.g. ml.p4d.24xlarge.")
 @click.option("--instance-count", required=True, type=click.IntRange(min=1), help="Number of instances.")
 @click.option("--seq-length", type=click.IntRange(min=1), default=None, help="Override the model's sequence length.")
-@click.option("--global-batch", type=click.IntRange(min=1), default=None,
-              help="Samples per optimizer step to reach exactly (default: the largest batch that fits).")
+@click.option(
+    "--global-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Samples per optimizer step to reach exactly (default: the largest batch that fits).",
+)
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Configurations to show.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Steps for the time and cost columns.")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Steps for the time and cost columns.",
+)
 @format_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Write the chosen configuration as a commented job.yaml.")
-def command(*, model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format,
-             output) -> int:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Write the chosen configuration as a commented job.yaml.",
+)
+def command(
+    *, model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format, output
+) -> int:
     """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload/batch combination, drop what breaks
     a rule or does not fit, and rank the rest by estimated tokens/s (ties: less memory)."""
     from smlaunch import api
 
-    result = api.plan(model, instance_type=instance_type, instance_count=instance_count, seq_length=seq_length,
-                  global_batch=global_batch, top=top, max_steps=max_steps)
+    result = api.plan(
+        model,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        seq_length=seq_length,
+        global_batch=global_batch,
+        top=top,
+        max_steps=max_steps,
+    )
     if output:
         write_job_yaml(result, output)
     if output_format == "json":
@@ -68,18 +95,43 @@ def render(result) -> None:
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    table = Table(title=f"{result.considered:,} configurations considered, {len(result.feasible):,} fit",
-                  title_justify="left")
-    for name in ("#", "tp", "pp", "mb", "active", "batch", "presc", "shard", "ckpt", "offl", "GiB/GPU",
-                 "tokens/s", "step s", "cost $"):
+    table = Table(
+        title=f"{result.considered:,} configurations considered, {len(result.feasible):,} fit", title_justify="left"
+    )
+    for name in (
+        "#",
+        "tp",
+        "pp",
+        "mb",
+        "active",
+        "batch",
+        "presc",
+        "shard",
+        "ckpt",
+        "offl",
+        "GiB/GPU",
+        "tokens/s",
+        "step s",
+        "cost $",
+    ):
         table.add_column(name, justify="right" if name not in ("ckpt",) else "left")
     for rank, c in enumerate(result.candidates, 1):
         k, e = c.estimate.knobs, c.estimate
         table.add_row(
-            str(rank), str(k.tp), str(k.pp), str(k.microbatches), str(k.active_microbatches if k.pp > 1 else "-"),
-            str(c.spec["training"]["batch_size"]), _yes(k.prescaled_batch), _yes(k.shard_optimizer_state),
-            k.checkpointing, _yes(k.offload_activations), f"{e.memory.total_gib:.1f}",
-            f"{e.throughput.tokens_per_s:,.0f}", f"{e.throughput.step_time_s:.2f}", f"{e.throughput.cost_usd:,.0f}",
+            str(rank),
+            str(k.tp),
+            str(k.pp),
+            str(k.microbatches),
+            str(k.active_microbatches if k.pp > 1 else "-"),
+            str(c.spec["training"]["batch_size"]),
+            _yes(k.prescaled_batch),
+            _yes(k.shard_optimizer_state),
+            k.checkpointing,
+            _yes(k.offload_activations),
+            f"{e.memory.total_gib:.1f}",
+            f"{e.throughput.tokens_per_s:,.0f}",
+            f"{e.throughput.step_time_s:.2f}",
+            f"{e.throughput.cost_usd:,.0f}",
         )
     console.print(table)
     console.print(result.explanation)

@@ -15,7 +15,7 @@ from smlaunch.cli.common import is_interactive, spec_command
 @click.option("--max-cost", type=float, default=None, metavar="USD", help="Refuse when the estimated cost is higher.")
 @click.option("--force", is_flag=True, help="Submit even when the spec breaks rules of the rulebook.")
 @click.option("--job-name", default=None, help="Training job name (default: <name>-<UTC timestamp>-<hash>).")
-def command(file: str, overrides: tuple[str, ...], wait: bool, dry_run: bool, yes: bool, max_cost: float | None,  # noqa: PLR0917
+def command(file: str, overrides: tuple[str, ...], wait: bool, dry_run: bool, yes: bool, max_cost: float | None,
             force: bool, job_name: str | None) -> None:  # fmt: skip
     """Submit the job spec FILE as a SageMaker training job (SMP v1, SDK v2 PyTorch estimator).
 

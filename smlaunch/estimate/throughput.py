@@ -46,15 +46,22 @@ PCIE_GBPS = 16.0
 OFFLOAD_EXPOSED = 0.3
 """Share of the offload traffic not hidden by ``activation_loading_horizon`` prefetching (assumption)."""
 # ---- PyTorch-native entry point (runtime="native"): see benchmarks/estimator_accuracy.md for the fits ----------
-NATIVE_ELEMENTWISE_BYTES_SBH = {False: 230.0, True: 80.0}
-"""FITTED (eager: False, compiled: True). HBM bytes per s·b·h per layer (forward + backward) moved by the
-non-matmul kernels: LayerNorms, casts, GELU, residual adds and their gradients. Counting the eager kernels gives
-~230 (e.g. forward: ln 8+8, three casts 18, cast 6, GELU 16, two residual adds 20); Inductor fuses most of them."""
+NATIVE_GEMM_EFFICIENCY: dict[str, float] = {
+    # FITTED (runtime="native" only; the SMP path keeps COMPUTE_EFFICIENCY): fraction of the dense 16-bit peak
+    # that the matmuls reach, before the GEMM size penalty. The non-matmul work is the separate bandwidth term
+    # below, so this is higher than an end-to-end MFU (cuBLAS bf16 GEMMs of these shapes: ~65-80% of peak).
+    "H100-SXM5-80GB": 0.705,
+    "H200-SXM-141GB": 0.785,
+}
+NATIVE_NON_GEMM_BYTES_SBH = {False: 543.0, True: 351.0}
+"""FITTED (eager: False, compiled: True). Non-matmul time per layer, as HBM bytes per s·b·h (forward +
+backward): LayerNorms, casts, GELU, residual adds and their gradients (counting the eager kernels gives ~230),
+plus what flash attention costs beyond its FLOPs at GEMM efficiency (at s = 1024; it scales with s, which the
+measurements do not vary). Inductor fuses most elementwise kernels: compiled / eager = 0.65."""
 NATIVE_LOSS_BYTES_PER_LOGIT = {False: 46.0, True: 8.0}
 """HBM bytes per logit element of the loss, forward + backward. Eager (counted): upcast (2+4), log-softmax
-(4+4+4), nll gradient fill (4), log-softmax backward (4+4+4), downcast (4+2), lm_head's input of the gradient (2).
-Compiled (counted, fused): read the 16-bit logits twice, write their 16-bit gradient (2+2+2) + row reductions."""
-NATIVE_HOST_OVERLAP = False
+(4+4+4), nll gradient fill (4), log-softmax backward (4+4+4), downcast (4+2), lm_head's read of the gradient (2).
+Compiled head + loss (counted, fused): read the 16-bit logits twice and write their 16-bit gradient, + reductions."""
 HBM_TBPS: dict[str, float] = {
     # Device-memory bandwidth, TB/s (NVIDIA datasheets): the optimizer step is bandwidth-bound.
     "A100-SXM4-40GB": 1.555, "A100-SXM4-80GB": 2.039, "H100-SXM5-80GB": 3.35, "H200-SXM-141GB": 4.8,
@@ -73,20 +80,20 @@ OPTIMIZER_BYTES_PER_PARAM = {
 }
 DDP_FLAT_BYTES_PER_PARAM = 24
 """DDP semantics in parallelize.py: flatten the fp32 grads (read + write, 8), divide (8), copy back (8)."""
-NATIVE_HOST_TP_LAYER_S = {False: 6.0e-3, True: 2.0e-3}
+NATIVE_HOST_TP_LAYER_S = {False: 5.98e-3, True: 1.94e-3}
 """FITTED. Exposed host time per layer per microbatch (forward + backward) of a tensor-parallel block whose
 DTensor ops are dispatched eagerly (False) or from a per-block compiled graph (True): DTensor's Python dispatch
 and redistribution (~0.1-0.3 ms per op) outruns the GPU kernels, so the GPU waits for the CPU."""
-NATIVE_HOST_SP_FACTOR = 1.7
+NATIVE_HOST_SP_FACTOR = 1.65
 """FITTED (one pair: 774M tp2 ``optimize`` memory vs speed, eager). Sequence parallelism adds DTensor ops per layer
 (SequenceParallel norms, two PrepareModuleInput all-gathers and their backward reduce-scatters)."""
-NATIVE_HOST_PP_MICROBATCH_S = 15e-3
+NATIVE_HOST_PP_MICROBATCH_S = 18.0e-3
 """FITTED. Exposed time per microbatch on a pipeline stage (torch.distributed.pipelining, eager): the schedule's
 Python, per-microbatch autograd.backward call and point-to-point handshakes. Per microbatch, not per layer: the
 three pipeline runs (18, 18, 9 layers per stage) imply 13-20 ms per microbatch, but 0.8-1.9 ms per layer."""
-NATIVE_HOST_RECOMPUTE_FACTOR = 1.8
-"""FITTED. Host time of a checkpointed layer relative to a plain one: the recomputed forward plus
-torch.utils.checkpoint's saved-tensor hooks."""
+NATIVE_HOST_RECOMPUTE_FACTOR = 1.57
+"""FITTED. Host time of a checkpointed tensor-parallel layer relative to a plain one: the recomputed forward
+(a third more ops) plus torch.utils.checkpoint's saved-tensor hooks on DTensors."""
 H200_141GB = Gpu("H200-SXM-141GB", 139.8, 989.0, True, 450.0)
 """Estimator-side H200 (not in the catalog): 143771 MiB reported, dense bf16 989 TFLOP/s (pytorch-parallel.md §10)."""
 
@@ -171,7 +178,8 @@ def _link_gbps(instance: Instance, span: int) -> float:
 def efficiency(k: Knobs, gpu: Gpu, base: float | None = None) -> float:
     """Fraction of peak: the GPU's constant times the GEMM size penalty of small microbatches ."""
     tokens = k.group_batch * k.seq_length
-    const = COMPUTE_EFFICIENCY.get(gpu.name, DEFAULT_EFFICIENCY) if base is None else base
+    table = NATIVE_GEMM_EFFICIENCY if k.runtime == "native" else COMPUTE_EFFICIENCY
+    const = table.get(gpu.name, COMPUTE_EFFICIENCY.get(gpu.name, DEFAULT_EFFICIENCY)) if base is None else base
     return const * tokens / (tokens + GEMM_HALF_TOKENS)
 
 
@@ -190,7 +198,7 @@ def native_optimizer_time(k: Knobs, gpu: Gpu) -> float:
 def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float:
     """Non-matmul kernels of a step (bandwidth-bound), seconds: per layer and per logit."""
     h, t = k.hidden_width, k.tp
-    layer_bytes = NATIVE_ELEMENTWISE_BYTES_SBH[k.compiled] * h * k.num_layers / k.pp / t
+    layer_bytes = NATIVE_NON_GEMM_BYTES_SBH[k.compiled] * h * k.num_layers / k.pp / t
     if checkpoint_group(k.checkpointing, k.stage_layers):
         layer_bytes *= 4 / 3  # the recomputed forward: a third of forward + backward
     from smlaunch.estimate.memory import native_logits_elements
@@ -273,10 +281,7 @@ def estimate_throughput(
         tokens = run.tokens_per_step / max(k.rdp, 1)
         compute += native_elementwise_time(k, run.instance.gpu, tokens)
         host, opt = native_host_time(k), native_optimizer_time(k, run.instance.gpu)
-    if NATIVE_HOST_OVERLAP:
-        step = (max(compute + tp + pp, host) + off) / (1 - bubble) + dp + opt
-    else:
-        step = (compute + tp + pp + off + host) / (1 - bubble) + dp + opt
+    step = (compute + tp + pp + off + host) / (1 - bubble) + dp + opt
     tokens_per_s = run.tokens_per_step / step
     time_s = step * run.max_steps
     cost = time_s / 3600 * run.num_nodes * run.instance.price_per_hour

@@ -56,12 +56,21 @@ def spec_with_data(tmp_path, preset="gpt2-tiny-local"):
 
 
 def toolkit_view(run_dir, job_name):
-    pytest.importorskip("sagemaker_training", reason="sagemaker-training is not installed (pip install "
-                        "sagemaker-training; it builds a C extension with gcc)")
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "SAGEMAKER_BASE_DIR": str(run_dir),
-           "SM_STUDIO_LOCAL_MODE": "true", "AWS_DEFAULT_REGION": "us-east-1", "TRAINING_JOB_NAME": job_name}
-    proc = subprocess.run([sys.executable, "-c", TOOLKIT_PROBE], env=env, capture_output=True, text=True, check=False,
-                          timeout=120)
+    pytest.importorskip(
+        "sagemaker_training",
+        reason="sagemaker-training is not installed (pip install sagemaker-training; it builds a C extension with gcc)",
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "SAGEMAKER_BASE_DIR": str(run_dir),
+        "SM_STUDIO_LOCAL_MODE": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRAINING_JOB_NAME": job_name,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", TOOLKIT_PROBE], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
     line = [x for x in proc.stdout.splitlines() if x.startswith("PROBE=")]
     assert line, proc.stderr[-3000:]
     return json.loads(line[0].removeprefix("PROBE="))
@@ -77,8 +86,11 @@ def test_hyperparameters_json_equals_what_sdk_v2_sends(tmp_path):
     spec = load_spec(yaml.safe_load(starter("gpt2-60b")), {"sagemaker.region": "eu-west-1"})
     plan = plan_local(spec, run_dir=tmp_path / "run", num_gpus=0)
     boto = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
-    session = sagemaker.Session(boto_session=boto, default_bucket="smlaunch-test-bucket", sagemaker_config={
-        "SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
+    session = sagemaker.Session(
+        boto_session=boto,
+        default_bucket="smlaunch-test-bucket",
+        sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
+    )
     kwargs = plan.request.estimator_kwargs()
     kwargs["role"] = "arn:aws:iam::123456789012:role/R"
     estimator = PyTorch(**kwargs, sagemaker_session=session)
@@ -99,8 +111,7 @@ def test_environment_and_argv_equal_the_toolkit(tmp_path, monkeypatch):
     steps = []
     run = launch(plan, on_step=steps.append)
     assert run.ok, run.error_tail
-    assert steps == [{"step": 1, "loss": 1.0, "step_time_s": 0.1, "tokens_per_s": 10.0, "mfu": 0.0,
-                      "mem_gib": 0.1}]
+    assert steps == [{"step": 1, "loss": 1.0, "step_time_s": 0.1, "tokens_per_s": 10.0, "mfu": 0.0, "mem_gib": 0.1}]
     seen = json.loads((plan.run_dir / "output" / "data" / "dump.json").read_text())
     toolkit = toolkit_view(plan.run_dir, plan.job_name)
 
@@ -131,8 +142,9 @@ def test_environment_function_equals_the_toolkit_for_every_template(tmp_path):
         plan = plan_local(spec, run_dir=tmp_path / preset, data={"train": data, "validation": data}, num_gpus=0)
         local_layout.write_tree(plan.container, channels=plan.channels, code_from=data)
         toolkit = toolkit_view(plan.run_dir, plan.job_name)
-        ours = local_layout.sm_environment(plan.container, num_gpus=toolkit_gpus(toolkit),
-                                           num_cpus=local_layout.num_cpus(), job_name=plan.job_name)
+        ours = local_layout.sm_environment(
+            plan.container, num_gpus=toolkit_gpus(toolkit), num_cpus=local_layout.num_cpus(), job_name=plan.job_name
+        )
         assert {k: v for k, v in ours.items() if k.startswith("SM_")} == toolkit["env"], preset
         assert plan.argv() == toolkit["argv"], preset
 

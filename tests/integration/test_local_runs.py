@@ -27,15 +27,25 @@ pytestmark = pytest.mark.integration
 
 
 def smlaunch(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "smlaunch", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False, timeout=timeout, env={**os.environ, "COLUMNS": "160"})
+    return subprocess.run(
+        [sys.executable, "-m", "smlaunch", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "160"},
+    )
 
 
-@pytest.mark.parametrize(("preset", "ranks", "tp", "pp"), [
-    ("gpt2-10b", 4, 4, 1),
-    ("gpt2-30b", 8, 8, 1),
-    ("gpt2-60b", 16, 8, 2),
-])
+@pytest.mark.parametrize(
+    ("preset", "ranks", "tp", "pp"),
+    [
+        ("gpt2-10b", 4, 4, 1),
+        ("gpt2-30b", 8, 8, 1),
+        ("gpt2-60b", 16, 8, 2),
+    ],
+)
 def test_reference_template_runs_shrunk_with_its_layout(tmp_path, preset, ranks, tp, pp):
     spec = load_spec(yaml.safe_load(starter(preset)))
     start = time.monotonic()
@@ -107,9 +117,13 @@ def test_ctrl_c_stops_every_rank(tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text(starter("gpt2-tiny-local"))
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "smlaunch", "local", str(job), "--steps", "500",
-                             "--run-dir", str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smlaunch", "local", str(job), "--steps", "500", "--run-dir", str(run_dir)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     console = run_dir / "logs" / "console.log"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (console.is_file() and "step=2 " in console.read_text()):

@@ -35,8 +35,9 @@ def kernel_name() -> str:
     specs = KernelSpecManager().get_all_specs()
     python3 = specs.get("python3", {}).get("spec", {})
     argv0 = (python3.get("argv") or [""])[0]
-    if argv0 in ("python", "python3", sys.executable) or (argv0 and Path(argv0).resolve() == Path(sys.executable)
-                                                          .resolve()):
+    if argv0 in ("python", "python3", sys.executable) or (
+        argv0 and Path(argv0).resolve() == Path(sys.executable).resolve()
+    ):
         return "python3"
     name = "smlaunch-test"
     if name not in specs:
@@ -82,8 +83,9 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, kernel_name, monkeypatch):
     (tmp_path / f"{path.stem}.executed.ipynb").write_text(nbformat.writes(nb))
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
-    html = json.dumps([o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
-                       for o in c.outputs])
+    html = json.dumps(
+        [o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    )
     assert "smlaunch-" in html, "the smlaunch results did not display as HTML"
     print(f"{path.name}: {elapsed:.1f} s")
     assert elapsed < BUDGET_S, f"{path.name} took {elapsed:.0f} s (budget {BUDGET_S} s)"

@@ -20,12 +20,24 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAKES = os.path.join(REPO, "tests", "fakes")
 SAMPLE = os.path.join(REPO, "smlaunch", "data", "sample")
-LOG_LINE = re.compile(r"^step=(\d+) loss=([0-9.eE+-]+) step_time_s=([0-9.eE+-]+) tokens_per_s=([0-9.eE+-]+) "
-                      r"mfu=([0-9.eE+-]+) mem_gib=([0-9.eE+-]+)$")
+LOG_LINE = re.compile(
+    r"^step=(\d+) loss=([0-9.eE+-]+) step_time_s=([0-9.eE+-]+) tokens_per_s=([0-9.eE+-]+) "
+    r"mfu=([0-9.eE+-]+) mem_gib=([0-9.eE+-]+)$"
+)
 pytestmark = pytest.mark.integration
 TINY = {  # a 2-layer GPT on the byte-level sample data
-    "num_layers": 2, "hidden_width": 64, "num_heads": 4, "seq_length": 64, "vocab_size": 256, "batch_size": 8,
-    "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "weight_decay": 0.1, "grad_clip": 1.0, "seed": 1,
+    "num_layers": 2,
+    "hidden_width": 64,
+    "num_heads": 4,
+    "seq_length": 64,
+    "vocab_size": 256,
+    "batch_size": 8,
+    "lr": 3e-3,
+    "min_lr": 3e-4,
+    "warmup_steps": 2,
+    "weight_decay": 0.1,
+    "grad_clip": 1.0,
+    "seed": 1,
 }
 
 
@@ -52,15 +64,29 @@ def command(tmp, **hp) -> list[str]:
     argv = [sys.executable, os.path.join(REPO, "entrypoints", "train_gpt2.py")]
     for key, value in {**TINY, **hp}.items():
         argv += [f"--{key}", str(value)]
-    return [*argv, "--train-dir", SAMPLE, "--checkpoint-dir", os.path.join(tmp, "ck"),
-            "--model-dir", os.path.join(tmp, "model"), "--output-data-dir", os.path.join(tmp, "out"),
-            "--mp_parameters", "partitions=1"]  # what the toolkit appends; parse_known_args must ignore it
+    return [
+        *argv,
+        "--train-dir",
+        SAMPLE,
+        "--checkpoint-dir",
+        os.path.join(tmp, "ck"),
+        "--model-dir",
+        os.path.join(tmp, "model"),
+        "--output-data-dir",
+        os.path.join(tmp, "out"),
+        "--mp_parameters",
+        "partitions=1",
+    ]  # what the toolkit appends; parse_known_args must ignore it
 
 
 def environment(tmp, mp_parameters=None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
-    env.update(PYTHONPATH=FAKES, SMP_FAKE_CALLS_FILE=os.path.join(tmp, "calls.jsonl"),
-               SAGEMAKER_BASE_DIR=os.path.join(tmp, "base"), OMP_NUM_THREADS="1")
+    env.update(
+        PYTHONPATH=FAKES,
+        SMP_FAKE_CALLS_FILE=os.path.join(tmp, "calls.jsonl"),
+        SAGEMAKER_BASE_DIR=os.path.join(tmp, "base"),
+        OMP_NUM_THREADS="1",
+    )
     if mp_parameters is not None:
         env["SM_HP_MP_PARAMETERS"] = json.dumps(mp_parameters)
     return env
@@ -70,24 +96,47 @@ def train(tmp, *, mp_parameters=None, **hp) -> Run:
     tmp = str(tmp)
     if os.path.exists(os.path.join(tmp, "calls.jsonl")):
         os.remove(os.path.join(tmp, "calls.jsonl"))
-    proc = subprocess.run(command(tmp, **hp), env=environment(tmp, mp_parameters), capture_output=True, text=True,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        command(tmp, **hp),
+        env=environment(tmp, mp_parameters),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return Run(tmp, proc)
 
 
 @pytest.fixture(scope="module")
 def run20(tmp_path_factory):
     """20 steps: 2 microbatches, prescaled batch (rdp sharding), contiguous checkpointing, checkpoint every 10."""
-    run = train(tmp_path_factory.mktemp("run20"), max_steps=20, microbatches=2, prescaled_batch=1,
-                activation_checkpointing=1, activation_strategy="contiguous", checkpoint_every_steps=10,
-                delayed_parameter_initialization=1, optimize="speed")
+    run = train(
+        tmp_path_factory.mktemp("run20"),
+        max_steps=20,
+        microbatches=2,
+        prescaled_batch=1,
+        activation_checkpointing=1,
+        activation_strategy="contiguous",
+        checkpoint_every_steps=10,
+        delayed_parameter_initialization=1,
+        optimize="speed",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     return run
 
 
 def test_call_order_follows_train_gpt_simple(run20):
-    order = ["init", "model_creation", "DistributedModel", "set_activation_checkpointing", "DistributedOptimizer",
-             "step", "DistributedOptimizer.step", "save_checkpoint", "barrier"]
+    order = [
+        "init",
+        "model_creation",
+        "DistributedModel",
+        "set_activation_checkpointing",
+        "DistributedOptimizer",
+        "step",
+        "DistributedOptimizer.step",
+        "save_checkpoint",
+        "barrier",
+    ]
     positions = [run20.names.index(name) for name in order]
     assert positions == sorted(positions), list(zip(order, positions, strict=True))
     assert "resume_from_checkpoint" not in run20.names  # nothing to resume on a fresh checkpoint dir
@@ -154,7 +203,8 @@ def test_checkpoints_and_model_are_saved(run20):
     assert open(os.path.join(ck, "newest")).read() == "step_00000020"
     saves = [c for c in run20.calls if c["name"] == "save_checkpoint"]
     assert [(c["args"][1], c["kwargs"]["partial"], c["kwargs"]["user_content"]) for c in saves] == [
-        ("step_00000010", True, {"step": 10}), ("step_00000020", True, {"step": 20}),
+        ("step_00000010", True, {"step": 10}),
+        ("step_00000020", True, {"step": 20}),
         ("fullmodel.pt", False, {"step": 20}),
     ]
     weights = torch.load(os.path.join(run20.tmp, "model", "fullmodel.pt"))
@@ -165,9 +215,17 @@ def test_rerun_resumes_exactly(run20, tmp_path):
     """Restart from the step-10 checkpoint: steps 11..20 reproduce the first run's losses."""
     shutil.copytree(os.path.join(run20.tmp, "ck"), tmp_path / "ck")
     (tmp_path / "ck" / "newest").write_text("step_00000010")
-    run = train(tmp_path, max_steps=20, microbatches=2, prescaled_batch=1, activation_checkpointing=1,
-                activation_strategy="contiguous", checkpoint_every_steps=10, delayed_parameter_initialization=1,
-                optimize="speed")
+    run = train(
+        tmp_path,
+        max_steps=20,
+        microbatches=2,
+        prescaled_batch=1,
+        activation_checkpointing=1,
+        activation_strategy="contiguous",
+        checkpoint_every_steps=10,
+        delayed_parameter_initialization=1,
+        optimize="speed",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.names.index("resume_from_checkpoint") < run.names.index("step")
     assert run.first("resume_from_checkpoint")["kwargs"]["tag"] is None  # found through `newest`
@@ -220,8 +278,13 @@ def test_batch_not_divisible_by_microbatches_fails_cleanly(tmp_path):
 
 def test_sigterm_checkpoints_and_exits_143(tmp_path):
     tmp = str(tmp_path)
-    proc = subprocess.Popen(command(tmp, max_steps=10_000, checkpoint_every_steps=0), env=environment(tmp),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command(tmp, max_steps=10_000, checkpoint_every_steps=0),
+        env=environment(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("step=3 "):
             proc.send_signal(signal.SIGTERM)

@@ -123,8 +123,9 @@ def test_byte_tokenizer_round_trip(tmp_path):
     text = "Hello, SMP! Grüße — 模型\n"
     (tmp_path / "a.txt").write_text(text, encoding="utf-8")
     (tmp_path / "b.txt").write_text("second file", encoding="utf-8")
-    result = tokenize_files([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")], str(tmp_path / "out"),
-                            shard_tokens=10, tokenizer="bytes")
+    result = tokenize_files(
+        [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")], str(tmp_path / "out"), shard_tokens=10, tokenizer="bytes"
+    )
     assert (result.tokenizer, result.vocab_size) == ("bytes", 256)
     expected = (text + "second file").encode("utf-8")
     assert result.num_tokens == len(expected)

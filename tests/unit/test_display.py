@@ -57,8 +57,9 @@ def test_estimate_draws_the_breakdown_against_the_capacity(spec60):
 
 
 def test_estimate_that_does_not_fit_is_red(spec60):
-    est = smlaunch.estimate(spec60, overrides={"smp.tensor_parallel_degree": 1,
-                                                "training.activation_checkpointing": "none"})
+    est = smlaunch.estimate(
+        spec60, overrides={"smp.tensor_parallel_degree": 1, "training.activation_checkpointing": "none"}
+    )
     assert not est.fits
     html = display.estimate_html(est)
     assert "DOES NOT FIT" in html
@@ -88,9 +89,16 @@ def test_plan_rows_are_ranked(spec60):
 
 
 def test_job_status_shows_status_history_and_failure():
-    status = JobStatus("job-1", "Failed", "Failed", failure_reason="AlgorithmError: rank 3 <OOM>",
-                       history=({"Status": "Starting"}, {"Status": "Training"}, {"Status": "Failed"}),
-                       instance_type="ml.p4d.24xlarge", instance_count=2, max_steps=10)
+    status = JobStatus(
+        "job-1",
+        "Failed",
+        "Failed",
+        failure_reason="AlgorithmError: rank 3 <OOM>",
+        history=({"Status": "Starting"}, {"Status": "Training"}, {"Status": "Failed"}),
+        instance_type="ml.p4d.24xlarge",
+        instance_count=2,
+        max_steps=10,
+    )
     html = display.job_status_html(status, console_url="https://console/x?a=1&b=2")
     assert "job-1" in html and display.STATUS_COLOURS["Failed"] in html
     assert "Starting &rarr; Training &rarr; Failed" in html
@@ -114,11 +122,21 @@ def test_job_handle_display_never_raises():
 
 
 def _run(ok: bool, losses: list[float]):
-    plan = SimpleNamespace(spec=SimpleNamespace(name="tiny"), nproc=4, device="cpu", changes=[
-        SimpleNamespace(field="training.max_steps", before=50, after=3, reason="--steps")])
+    plan = SimpleNamespace(
+        spec=SimpleNamespace(name="tiny"),
+        nproc=4,
+        device="cpu",
+        changes=[SimpleNamespace(field="training.max_steps", before=50, after=3, reason="--steps")],
+    )
     return SimpleNamespace(
-        plan=plan, ok=ok, returncode=0 if ok else 1, wall_s=12.3, failed_rank=None if ok else 2,
-        failure=None if ok else "CUDA out of memory", error_tail="", run_dir=Path("/tmp/run"),
+        plan=plan,
+        ok=ok,
+        returncode=0 if ok else 1,
+        wall_s=12.3,
+        failed_rank=None if ok else 2,
+        failure=None if ok else "CUDA out of memory",
+        error_tail="",
+        run_dir=Path("/tmp/run"),
         metrics={"losses": losses, "tokens_per_s": 2000.0} if ok else None,
         steps=[{"step": i + 1, "loss": v} for i, v in enumerate(losses)],
     )
@@ -173,7 +191,14 @@ def test_every_formatter_names_a_real_class():
 
 
 def test_completed_job_shows_billable_time():
-    status = JobStatus("j", "Completed", "Completed", creation_time=datetime.now(UTC), billable_seconds=42,
-                       instance_type="ml.p4d.24xlarge", instance_count=1)
+    status = JobStatus(
+        "j",
+        "Completed",
+        "Completed",
+        creation_time=datetime.now(UTC),
+        billable_seconds=42,
+        instance_type="ml.p4d.24xlarge",
+        instance_count=1,
+    )
     html = display.job_status_html(status)
     assert "billable 42 s" in html and display.STATUS_COLOURS["Completed"] in html

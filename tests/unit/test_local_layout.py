@@ -72,7 +72,7 @@ def test_command_is_torchrun_with_the_toolkit_argv(plan):
     cmd = plan.command()
     assert cmd[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "16"]
     script = cmd.index("train_gpt2.py")
-    args = cmd[script + 1:]
+    args = cmd[script + 1 :]
     assert args[args.index("--tensor_parallel_degree") + 1] == "8"
     assert args[args.index("--mp_parameters") + 1].startswith("active_microbatches=2,auto_partition=True,")
     assert not any(a.startswith("--sagemaker_") for a in args)
@@ -81,8 +81,12 @@ def test_command_is_torchrun_with_the_toolkit_argv(plan):
 def test_write_tree(plan, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    container = local_layout.Container(plan.run_dir, {"a": "1"}, local_layout.resource_config("ml.c5.xlarge"),
-                                       local_layout.input_data_config(["train"]))
+    container = local_layout.Container(
+        plan.run_dir,
+        {"a": "1"},
+        local_layout.resource_config("ml.c5.xlarge"),
+        local_layout.input_data_config(["train"]),
+    )
     code = tmp_path / "code"
     code.mkdir()
     (code / "train_gpt2.py").write_text("print()\n")
@@ -92,18 +96,22 @@ def test_write_tree(plan, tmp_path):
         assert (base / sub).exists(), sub
     assert (base / "input/data/train").resolve() == data.resolve()
     config = json.loads((base / "input/config/inputdataconfig.json").read_text())
-    assert config == {"train": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
-                                "RecordWrapperType": "None"}}
+    assert config == {
+        "train": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+    }
     local_layout.write_tree(container, channels={"train": data}, code_from=code)  # idempotent
 
 
-@pytest.mark.parametrize(("tp", "pp", "nproc", "gpus", "expected"), [
-    (8, 2, None, 0, (16, "cpu")),
-    (2, 2, None, 8, (8, "cuda")),
-    (2, 2, None, 6, (4, "cuda")),
-    (8, 1, None, 4, (8, "cpu")),
-    (2, 1, 6, 0, (6, "cpu")),
-])
+@pytest.mark.parametrize(
+    ("tp", "pp", "nproc", "gpus", "expected"),
+    [
+        (8, 2, None, 0, (16, "cpu")),
+        (2, 2, None, 8, (8, "cuda")),
+        (2, 2, None, 6, (4, "cuda")),
+        (8, 1, None, 4, (8, "cpu")),
+        (2, 1, 6, 0, (6, "cpu")),
+    ],
+)
 def test_resolve_nproc(tp, pp, nproc, gpus, expected):
     assert resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)[:2] == expected
 
@@ -152,8 +160,9 @@ def test_docker_missing_is_injectable():
     class Failed:
         returncode = 1
 
-    lack = docker_missing(which=lambda name: "/usr/bin/docker" if name == "docker" else None,
-                          run=lambda *a, **k: Failed())
+    lack = docker_missing(
+        which=lambda name: "/usr/bin/docker" if name == "docker" else None, run=lambda *a, **k: Failed()
+    )
     assert "docker compose" in lack
 
     class Ok:

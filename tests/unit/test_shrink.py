@@ -100,16 +100,26 @@ def test_mp_parameters_keep_their_keys():
     assert {k for k in before if before[k] != after[k]} == {"fp16"}
 
 
-@pytest.mark.parametrize(("tp", "pp", "mb", "prescaled"),
-                         list(itertools.product([1, 2, 4, 8], [1, 2, 3, 4], [1, 2, 4, 6], [True, False])))
+@pytest.mark.parametrize(
+    ("tp", "pp", "mb", "prescaled"), list(itertools.product([1, 2, 4, 8], [1, 2, 3, 4], [1, 2, 4, 6], [True, False]))
+)
 def test_every_layout_stays_valid(tp, pp, mb, prescaled):
     heads = 8 * tp
     batch = mb * 8 * (1 if prescaled else tp)
-    spec = template("gpt2-60b", **{
-        "smp.tensor_parallel_degree": tp, "smp.pipeline_parallel_degree": pp, "smp.microbatches": mb,
-        "smp.active_microbatches": None, "smp.prescaled_batch": prescaled, "model.num_heads": heads,
-        "model.hidden_width": heads * 128, "model.num_layers": 8 * pp, "training.batch_size": batch,
-    })
+    spec = template(
+        "gpt2-60b",
+        **{
+            "smp.tensor_parallel_degree": tp,
+            "smp.pipeline_parallel_degree": pp,
+            "smp.microbatches": mb,
+            "smp.active_microbatches": None,
+            "smp.prescaled_batch": prescaled,
+            "model.num_heads": heads,
+            "model.hidden_width": heads * 128,
+            "model.num_layers": 8 * pp,
+            "training.batch_size": batch,
+        },
+    )
     local, _ = adapt(spec, nproc=tp * pp, device="cpu")
     check_layout(local)
     assert local.model.num_params() < CPU_BUDGET_PARAMS

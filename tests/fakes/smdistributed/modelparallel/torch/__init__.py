@@ -57,11 +57,23 @@ from .fp16 import FP16Optimizer
 CALLS: list[tuple[str, tuple, dict]] = []
 
 DEFAULTS = {
-    "pipeline_parallel_degree": 1, "tensor_parallel_degree": 1, "microbatches": 1, "pipeline": "interleaved",
-    "optimize": "memory", "placement_strategy": "cluster", "ddp": False, "fp16": False, "bf16": False,
-    "prescaled_batch": False, "shard_optimizer_state": False, "offload_activations": False,
-    "activation_loading_horizon": 4, "delayed_parameter_initialization": False, "sharded_data_parallel_degree": 1,
-    "auto_partition": True, "default_partition": 0,
+    "pipeline_parallel_degree": 1,
+    "tensor_parallel_degree": 1,
+    "microbatches": 1,
+    "pipeline": "interleaved",
+    "optimize": "memory",
+    "placement_strategy": "cluster",
+    "ddp": False,
+    "fp16": False,
+    "bf16": False,
+    "prescaled_batch": False,
+    "shard_optimizer_state": False,
+    "offload_activations": False,
+    "activation_loading_horizon": 4,
+    "delayed_parameter_initialization": False,
+    "sharded_data_parallel_degree": 1,
+    "auto_partition": True,
+    "default_partition": 0,
 }
 WORLD_SIZE = 1  # this fake is one process
 
@@ -408,16 +420,32 @@ class DistributedModel(torch.nn.Module):
 class DistributedOptimizer:
     """The optimizer wrapper: FP16_Optimizer-like under `fp16`, else a pass-through."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, static_loss_scale=1.0, dynamic_loss_scale=False,
-                 dynamic_loss_args=None, **kwargs):
-        _record("DistributedOptimizer", optimizer, static_loss_scale=static_loss_scale,
-                dynamic_loss_scale=dynamic_loss_scale, dynamic_loss_args=dynamic_loss_args, **kwargs)
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        static_loss_scale=1.0,
+        dynamic_loss_scale=False,
+        dynamic_loss_args=None,
+        **kwargs,
+    ):
+        _record(
+            "DistributedOptimizer",
+            optimizer,
+            static_loss_scale=static_loss_scale,
+            dynamic_loss_scale=dynamic_loss_scale,
+            dynamic_loss_args=dynamic_loss_args,
+            **kwargs,
+        )
         _config()
         if _state["model"] is None:
             raise SMPValidationError("create smp.DistributedModel before smp.DistributedOptimizer")
         if _config()["fp16"]:
-            optimizer = FP16Optimizer(optimizer, static_loss_scale=static_loss_scale,
-                                      dynamic_loss_scale=dynamic_loss_scale, dynamic_loss_args=dynamic_loss_args)
+            optimizer = FP16Optimizer(
+                optimizer,
+                static_loss_scale=static_loss_scale,
+                dynamic_loss_scale=dynamic_loss_scale,
+                dynamic_loss_args=dynamic_loss_args,
+            )
         self.inner = optimizer
         _state["optimizer"] = self
 
@@ -518,8 +546,9 @@ def _partition_once() -> None:
 def step(func=None, *, non_split_inputs=None, input_split_axes=None, detach_outputs=True):
     """Decorator: run `func` once per microbatch of its tensor arguments; tensor outputs become StepOutputs."""
     if func is None:
-        return functools.partial(step, non_split_inputs=non_split_inputs, input_split_axes=input_split_axes,
-                                 detach_outputs=detach_outputs)
+        return functools.partial(
+            step, non_split_inputs=non_split_inputs, input_split_axes=input_split_axes, detach_outputs=detach_outputs
+        )
     signature = inspect.signature(func)
 
     @functools.wraps(func)
@@ -532,8 +561,10 @@ def step(func=None, *, non_split_inputs=None, input_split_axes=None, detach_outp
         _record("step", func.__name__, microbatches=num, inputs=dict(bound.arguments))
         _partition_once()
         skip, axes = set(non_split_inputs or ()), dict(input_split_axes or {})
-        pieces = {k: ([v] * num if k in skip else _split(k, v, num=num, axis=axes.get(k, 0)))
-                  for k, v in bound.arguments.items()}
+        pieces = {
+            k: ([v] * num if k in skip else _split(k, v, num=num, axis=axes.get(k, 0)))
+            for k, v in bound.arguments.items()
+        }
         outputs = []
         _state["in_step"] = True
         try:
@@ -572,8 +603,13 @@ def _run_groups(groups):
 
 def set_activation_checkpointing(module, preserve_rng_state=True, pack_args_as_tuple=False, strategy="each"):
     """Checkpoint `module` (a submodule of the DistributedModel); for nn.Sequential, by `strategy`."""
-    _record("set_activation_checkpointing", module, preserve_rng_state=preserve_rng_state,
-            pack_args_as_tuple=pack_args_as_tuple, strategy=strategy)
+    _record(
+        "set_activation_checkpointing",
+        module,
+        preserve_rng_state=preserve_rng_state,
+        pack_args_as_tuple=pack_args_as_tuple,
+        strategy=strategy,
+    )
     _config()
     model = _state["model"]
     if model is None or not any(m is module for m in model.get_module().modules()):
@@ -591,8 +627,10 @@ def set_activation_checkpointing(module, preserve_rng_state=True, pack_args_as_t
             child.forward = _checkpointed(child.forward, preserve_rng_state)
         return
     size = len(children) if strategy == "contiguous" else int(strategy.split("_")[1])  # one partition here
-    groups = [_checkpointed(torch.nn.Sequential(*children[i : i + size]).forward, preserve_rng_state)
-              for i in range(0, len(children), size)]
+    groups = [
+        _checkpointed(torch.nn.Sequential(*children[i : i + size]).forward, preserve_rng_state)
+        for i in range(0, len(children), size)
+    ]
     module.forward = _run_groups(groups)
 
 
@@ -604,11 +642,27 @@ def _rank_suffix() -> str:
     return "0_0_0"
 
 
-def save_checkpoint(path, tag, partial=True, model=None, optimizer=None, user_content=None, translate_if_full=True,  # noqa: PLR0917
-                    num_kept_partial_checkpoints=None):
+def save_checkpoint(
+    path,
+    tag,
+    partial=True,
+    model=None,
+    optimizer=None,
+    user_content=None,
+    translate_if_full=True,
+    num_kept_partial_checkpoints=None,
+):
     """Write `<path>/<tag>_partial/` (partial) or `<path>/<tag>` (full), plus `<path>/newest`."""
-    _record("save_checkpoint", path, tag, partial=partial, model=model, optimizer=optimizer,
-            user_content=user_content, num_kept_partial_checkpoints=num_kept_partial_checkpoints)
+    _record(
+        "save_checkpoint",
+        path,
+        tag,
+        partial=partial,
+        model=model,
+        optimizer=optimizer,
+        user_content=user_content,
+        num_kept_partial_checkpoints=num_kept_partial_checkpoints,
+    )
     _config()
     os.makedirs(path, exist_ok=True)
     if not partial:
@@ -643,8 +697,15 @@ def _load_partial(folder: str, strict: bool, load_optimizer: bool) -> None:
         optimizer.load_state_dict(torch.load(opt_file))
 
 
-def resume_from_checkpoint(path, tag=None, partial=True, strict=True, load_optimizer=True,  # noqa: PLR0917
-                           load_sharded_optimizer_state=True, translate_function=None):
+def resume_from_checkpoint(
+    path,
+    tag=None,
+    partial=True,
+    strict=True,
+    load_optimizer=True,
+    load_sharded_optimizer_state=True,
+    translate_function=None,
+):
     """Return the saved user_content now; load model/optimizer at partition time (the first smp.step)."""
     _record("resume_from_checkpoint", path, tag=tag, partial=partial, strict=strict, load_optimizer=load_optimizer)
     _config()

@@ -14,8 +14,15 @@ import torch
 class DynamicLossScaler:
     """Loss scale with hysteresis (`delayed_shift`), as in Megatron's DynamicLossScaler."""
 
-    def __init__(self, init_scale=2.0**32, scale_factor=2.0, scale_window=1000, min_scale=1.0, delayed_shift=1,  # noqa: PLR0917
-                 consecutive_hysteresis=False):
+    def __init__(
+        self,
+        init_scale=2.0**32,
+        scale_factor=2.0,
+        scale_window=1000,
+        min_scale=1.0,
+        delayed_shift=1,
+        consecutive_hysteresis=False,
+    ):
         self.cur_scale = float(init_scale)
         self.scale_factor = scale_factor
         self.scale_window = scale_window
@@ -77,8 +84,14 @@ class StaticLossScaler:
 class FP16Optimizer:
     """Steps an fp32 copy of the fp16 parameters; the model's backward multiplies the loss by `loss_scale`."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, *, static_loss_scale=1.0, dynamic_loss_scale=False,
-                 dynamic_loss_args=None):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        static_loss_scale=1.0,
+        dynamic_loss_scale=False,
+        dynamic_loss_args=None,
+    ):
         self.optimizer = optimizer
         self.pairs: list[tuple[torch.nn.Parameter, torch.nn.Parameter]] = []  # (model fp16 param, fp32 master)
         for group in optimizer.param_groups:
