@@ -85,9 +85,15 @@ class Estimate:
             "instance_type": self.instance.name,
             "gpu": self.instance.gpu.name,
             "layout": {
-                "world": lay.world, "tp": lay.tp, "pp": lay.pp, "dp": lay.dp, "rdp": lay.rdp,
-                "microbatches": lay.microbatches, "active_microbatches": lay.active_microbatches,
-                "global_batch": lay.global_batch, "microbatch_size": lay.microbatch_size,
+                "world": lay.world,
+                "tp": lay.tp,
+                "pp": lay.pp,
+                "dp": lay.dp,
+                "rdp": lay.rdp,
+                "microbatches": lay.microbatches,
+                "active_microbatches": lay.active_microbatches,
+                "global_batch": lay.global_batch,
+                "microbatch_size": lay.microbatch_size,
                 "tokens_per_step": lay.tokens_per_step,
             },
         }

@@ -24,8 +24,11 @@ def _feature_notes(k: Knobs, capacity: float) -> list[str]:
     notes = []
     checks = [
         ("optimizer state sharding over rdp", k.shard_optimizer_state, {"shard_optimizer_state": False}),
-        (f"activation checkpointing ({k.checkpointing})", k.checkpointing != "none", {"checkpointing": "none",
-                                                                                       "offload_activations": False}),
+        (
+            f"activation checkpointing ({k.checkpointing})",
+            k.checkpointing != "none",
+            {"checkpointing": "none", "offload_activations": False},
+        ),
         ("activation offloading", k.offload_activations, {"offload_activations": False}),
     ]
     for name, on, off in checks:
@@ -33,8 +36,9 @@ def _feature_notes(k: Knobs, capacity: float) -> list[str]:
             continue
         fits, gib = _fits_without(k, capacity, **off)
         if fits:
-            notes.append(f"{name} is on although it would fit without it ({gib:.1f} GiB): the estimate ranks it "
-                         "at least as fast")
+            notes.append(
+                f"{name} is on although it would fit without it ({gib:.1f} GiB): the estimate ranks it at least as fast"
+            )
         else:
             notes.append(f"{name} is needed: without it {gib:.1f} GiB > {capacity:.0f} GiB")
     return notes
@@ -50,28 +54,36 @@ def explain(best, options: list, instance: Instance) -> str:
         f"{est.memory.total_gib:.1f} of {capacity:.0f} GiB per GPU."
     ]
     if k.tp > 1:
-        parts.append(f"Tensor parallelism {k.tp} is a power of two inside one {instance.name} ({gpus} GPUs), so its "
-                     "per-layer all-reduces stay on NVLink.")
+        parts.append(
+            f"Tensor parallelism {k.tp} is a power of two inside one {instance.name} ({gpus} GPUs), so its "
+            "per-layer all-reduces stay on NVLink."
+        )
     else:
         parts.append("The model fits without tensor parallelism, so there is none (fewest features that fit).")
     if k.pp > 1:
         where = "across nodes" if k.tp * k.pp > gpus else "inside a node"
-        parts.append(f"Pipeline parallelism {k.pp} runs {where} with {k.microbatches} microbatches "
-                     f"({est.throughput.bubble_fraction:.0%} bubble) and {k.active_microbatches} in flight"
-                     + (", with prescaled_batch as the page recommends for tp x pp." if k.tp > 1 else "."))
+        parts.append(
+            f"Pipeline parallelism {k.pp} runs {where} with {k.microbatches} microbatches "
+            f"({est.throughput.bubble_fraction:.0%} bubble) and {k.active_microbatches} in flight"
+            + (", with prescaled_batch as the page recommends for tp x pp." if k.tp > 1 else ".")
+        )
     elif k.tp > 1 and k.prescaled_batch:
         parts.append("prescaled_batch gives each tensor-parallel group one batch, larger GEMMs per rank.")
     if k.checkpointing == "none":
-        parts.append("Activation checkpointing is off: the activations fit, which saves the recompute "
-                     "(one more forward, about a third of the layer FLOPs).")
+        parts.append(
+            "Activation checkpointing is off: the activations fit, which saves the recompute "
+            "(one more forward, about a third of the layer FLOPs)."
+        )
     notes = _feature_notes(k, capacity)
     if notes:
         parts.append("; ".join(n[0].upper() + n[1:] for n in notes) + ".")
     fewer = [o for o in options if _features(o.knobs) < _features(k)]
     if fewer:
         f = max(fewer, key=lambda o: o.tokens_per_s)
-        parts.append(f"The fastest configuration with fewer features (tp {f.knobs.tp}, pp {f.knobs.pp}, "
-                     f"{f.knobs.checkpointing} checkpointing) reaches {f.tokens_per_s:,.0f} tokens/s.")
+        parts.append(
+            f"The fastest configuration with fewer features (tp {f.knobs.tp}, pp {f.knobs.pp}, "
+            f"{f.knobs.checkpointing} checkpointing) reaches {f.tokens_per_s:,.0f} tokens/s."
+        )
     return " ".join(parts)
 
 

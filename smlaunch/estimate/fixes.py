@@ -31,9 +31,7 @@ class Fix:
 def layout_ok(spec: JobSpec, lay: Layout) -> bool:
     """The arithmetic the estimate needs; other rules report the rest."""
     m = spec.model
-    return (
-        lay.instance is not None or find_instance(spec.cluster.instance_type) is not None
-    ) and (
+    return (lay.instance is not None or find_instance(spec.cluster.instance_type) is not None) and (
         lay.world % (lay.tp * lay.pp) == 0
         and m.num_heads % lay.tp == 0
         and m.hidden_width % m.num_heads == 0
@@ -126,4 +124,3 @@ def _candidates(spec: JobSpec, est: Estimate):
     pp = lay.pp * 2
     if lay.microbatches >= pp:
         yield _try(spec, est, ("smp", "pipeline_parallel_degree"), pp, "raise")
-

@@ -33,6 +33,9 @@ Terms (bytes; the breakdown reports GiB):
   gradient: 10 bytes per element (Megatron's cross-entropy; nanoGPT's ``F.cross_entropy`` under autocast).
 * ``communication_buffers``: DDP/SMP gradient buckets (2 x 25 MiB, ``bucket_cap_mb=25``) and, with t > 1 or
   p > 1, two 16-bit b·s·h buffers for the tensor-parallel all-gather / pipeline send-receive.
+* Native runtime (``runtime="native"``): :func:`estimate_native_memory`, the peak over the moments of a step
+  (forward/backward, loss, end of backward, optimizer step) of what entrypoints/parallelize.py keeps; the
+  NATIVE_* constants below say which were counted from the code and which were fitted.
 * ``framework_overhead``: CUDA context, cuBLAS workspace and NCCL communicators (not visible to
   ``torch.cuda.max_memory_allocated``) plus caching-allocator fragmentation; constants below.
 """
@@ -289,12 +292,25 @@ def estimate_native_memory(k: Knobs) -> MemoryEstimate:
     logits_elems = native_logits_elements(k)
     loss = native_logits_bytes(k)
     m = k.microbatches
-    zero = {"activations": 0.0, "recompute_buffers": 0.0, "logits": 0.0, "communication_buffers": 0.0,
-            "temporaries": 0.0}
+    zero = {
+        "activations": 0.0,
+        "recompute_buffers": 0.0,
+        "logits": 0.0,
+        "communication_buffers": 0.0,
+        "temporaries": 0.0,
+    }
     phases = []
     if k.pp == 1:  # microbatches run one after another (gradient accumulation): one in flight
-        phases.append({**base, **zero, "gradients": grads if m > 1 else 0.0, "activations": stored,
-                       "recompute_buffers": recompute, "logits": loss})
+        phases.append(
+            {
+                **base,
+                **zero,
+                "gradients": grads if m > 1 else 0.0,
+                "activations": stored,
+                "recompute_buffers": recompute,
+                "logits": loss,
+            }
+        )
     else:
         if k.one_f_one_b:  # stage 0 warms up pp forwards; after the first backward, forwards resume with grads
             w, first_grads, last_in_flight = k.pp, m > k.pp, 1
@@ -307,9 +323,16 @@ def estimate_native_memory(k: Knobs) -> MemoryEstimate:
             kept = (NATIVE_PIPELINE_OUTPUT_BYTES + 4) * logits_elems * (r - 1)
             last_logits = loss + kept + NATIVE_PIPELINE_OUTPUT_BYTES * logits_elems * (m - r + 1)
         phases.append({**base, **zero, "activations": first_acts, "recompute_buffers": recompute})
-        phases.append({**base, **zero, "gradients": grads if m > 1 else 0.0,
-                       "activations": last_in_flight * stored, "recompute_buffers": recompute,
-                       "logits": last_logits})
+        phases.append(
+            {
+                **base,
+                **zero,
+                "gradients": grads if m > 1 else 0.0,
+                "activations": last_in_flight * stored,
+                "recompute_buffers": recompute,
+                "logits": last_logits,
+            }
+        )
     if k.pp > 1:  # the last stage's step() returns torch.cat of its output chunks: both alive, all grads done
         merged = 2 * NATIVE_PIPELINE_OUTPUT_BYTES * logits_elems * m
         phases.append({**state, **zero, "master_gradients": 0.0, "logits": merged})
@@ -320,8 +343,15 @@ def estimate_native_memory(k: Knobs) -> MemoryEstimate:
     if k.rdp > 1 and not fsdp:  # DDP semantics: one flat fp32 copy of all gradients, all-reduced
         phases.append({**state, **zero, "master_gradients": 0.0, "communication_buffers": n * 4})
     dtensor = k.optimizer == "foreach"
-    phases.append({**state, **zero, "master_gradients": 0.0, "parameters": n * 4 / (k.rdp if fsdp else 1),
-                   "temporaries": FOREACH_TEMP_BYTES * n / (k.rdp if fsdp else 1) if dtensor else 0.0})
+    phases.append(
+        {
+            **state,
+            **zero,
+            "master_gradients": 0.0,
+            "parameters": n * 4 / (k.rdp if fsdp else 1),
+            "temporaries": FOREACH_TEMP_BYTES * n / (k.rdp if fsdp else 1) if dtensor else 0.0,
+        }
+    )
     peak = max(phases, key=lambda terms: sum(terms.values()))
     breakdown = {name: value / GIB for name, value in peak.items()}
     allocated = sum(breakdown.values())

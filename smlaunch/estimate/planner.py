@@ -43,9 +43,14 @@ class Option:
         """The knobs as (section, key) values, for matching and for building a spec."""
         k = self.knobs
         return {
-            "tp": k.tp, "pp": k.pp, "microbatches": k.microbatches, "active_microbatches": k.active_microbatches,
-            "shard_optimizer_state": k.shard_optimizer_state, "prescaled_batch": k.prescaled_batch,
-            "activation_checkpointing": k.checkpointing, "offload_activations": k.offload_activations,
+            "tp": k.tp,
+            "pp": k.pp,
+            "microbatches": k.microbatches,
+            "active_microbatches": k.active_microbatches,
+            "shard_optimizer_state": k.shard_optimizer_state,
+            "prescaled_batch": k.prescaled_batch,
+            "activation_checkpointing": k.checkpointing,
+            "offload_activations": k.offload_activations,
             "batch_size": self.batch_size,
         }
 
@@ -179,8 +184,16 @@ def enumerate_options(
                 for prescaled in (True,) if (tp > 1 and pp > 1) else ((False, True) if tp > 1 else (False,)):
                     k1 = replace(k0, prescaled_batch=prescaled)
                     per = rdp if prescaled else world // pp
-                    considered += _walk_batches(k1, per=per, global_batch=global_batch, instance=instance,
-                                                num_nodes=num_nodes, world=world, max_steps=max_steps, options=options)
+                    considered += _walk_batches(
+                        k1,
+                        per=per,
+                        global_batch=global_batch,
+                        instance=instance,
+                        num_nodes=num_nodes,
+                        world=world,
+                        max_steps=max_steps,
+                        options=options,
+                    )
     return options, considered
 
 
@@ -205,8 +218,14 @@ def _walk_batches(k1, *, per, global_batch, instance, num_nodes, world, max_step
                     for offload in (False, True) if (strategy != "none" and active > 2) else (False,):
                         considered += 1
                         tried = True
-                        k = replace(k1, microbatch_size=batch // m, microbatches=m, active_microbatches=active,
-                                    checkpointing=strategy, offload_activations=offload)
+                        k = replace(
+                            k1,
+                            microbatch_size=batch // m,
+                            microbatches=m,
+                            active_microbatches=active,
+                            checkpointing=strategy,
+                            offload_activations=offload,
+                        )
                         mem = estimate_memory(k)
                         if mem.total_gib > capacity:
                             continue
@@ -230,8 +249,14 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
     }
     if k.pp > 1:
         smp["active_microbatches"] = k.active_microbatches
-    smp.update({"prescaled_batch": k.prescaled_batch, "shard_optimizer_state": k.shard_optimizer_state,
-                "ddp": True, "fp16": True})
+    smp.update(
+        {
+            "prescaled_batch": k.prescaled_batch,
+            "shard_optimizer_state": k.shard_optimizer_state,
+            "ddp": True,
+            "fp16": True,
+        }
+    )
     if k.offload_activations:
         smp["offload_activations"] = True
     name = f"{model.get('preset', 'gpt2')}-plan".replace(".", "-")
@@ -240,8 +265,11 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
         "model": dict(model),
         "cluster": {"instance_type": instance_type, "instance_count": num_nodes},
         "smp": smp,
-        "training": {"batch_size": option.batch_size, "max_steps": max_steps,
-                     "activation_checkpointing": k.checkpointing},
+        "training": {
+            "batch_size": option.batch_size,
+            "max_steps": max_steps,
+            "activation_checkpointing": k.checkpointing,
+        },
     }
 
 
@@ -282,16 +310,20 @@ def plan(
         raise PlanError(f"no GPU data for instance type {instance_type!r}", fix="see `smlaunch schema` for types")
     section = resolve_model(model, seq_length)
     base = _base_knobs(section)
-    options, considered = enumerate_options(base, instance, instance_count, global_batch=global_batch,
-                                            max_steps=max_steps)
+    options, considered = enumerate_options(
+        base, instance, instance_count, global_batch=global_batch, max_steps=max_steps
+    )
     if not options:
-        raise PlanError(_nothing_fits(section, instance, instance_count, global_batch),
-                        fix="add instances, pick an instance with more GPU memory, or lower --global-batch")
+        raise PlanError(
+            _nothing_fits(section, instance, instance_count, global_batch),
+            fix="add instances, pick an instance with more GPU memory, or lower --global-batch",
+        )
     options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
     chosen: list[PlanCandidate] = []
     for option in options:
-        data = spec_dict(option, model=section, instance_type=instance_type, num_nodes=instance_count,
-                         max_steps=max_steps)
+        data = spec_dict(
+            option, model=section, instance_type=instance_type, num_nodes=instance_count, max_steps=max_steps
+        )
         checked = _check(data)
         if checked is None or checked[1]:
             continue  # errors, or layout warnings: plan proposes clean configurations only
@@ -308,5 +340,7 @@ def plan(
 def _nothing_fits(section: dict, instance: Instance, count: int, global_batch: int | None) -> str:
     what = section.get("preset") or f"{section.get('num_layers')}-layer model"
     batch = f" at global batch {global_batch}" if global_batch else ""
-    return (f"no configuration of {what}{batch} fits {count} x {instance.name} "
-            f"({instance.num_gpus} x {instance.gpu.memory_gib:.0f} GiB)")
+    return (
+        f"no configuration of {what}{batch} fits {count} x {instance.name} "
+        f"({instance.num_gpus} x {instance.gpu.memory_gib:.0f} GiB)"
+    )

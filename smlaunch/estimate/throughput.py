@@ -6,6 +6,13 @@
     bubble        = (p - 1) / (m + p - 1)      (GPipe / 1F1B; Narayanan et al. 2021 §2.2; a < p in flight: x a/p busy)
     step time     = compute / (1 - bubble) + tensor-parallel + exposed data-parallel + pipeline + offload comm
 
+Native runtime (``runtime="native"``, the PyTorch entry point; constants below, fits in
+benchmarks/estimator_accuracy.md): matmuls at ``NATIVE_GEMM_EFFICIENCY``, plus the non-matmul kernels and the loss
+as HBM traffic, plus exposed host (CPU dispatch) time of DTensor tensor parallelism and of the pipeline schedule,
+all per pipeline slot; plus the un-overlapped DDP all-reduce and the bandwidth-bound clip + AdamW step:
+
+    step = (gemm + non-gemm + tp comm + host) / (1 - bubble) + dp comm + optimizer
+
 Communication times use ring collectives, 2·(n-1)/n · bytes / bandwidth, over NVLink inside a node and the
 instance's network (EFA) across nodes, where the node's NICs are shared by its GPUs. Tensor parallelism moves
 4 all-reduces (or all-gather + reduce-scatter pairs) of b·s·h 16-bit values per layer per microbatch, 6 with
@@ -19,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import SPOT_PRICE_FRACTION, Gpu, Instance
-from smlaunch.estimate.memory import Knobs, checkpoint_group, padded_vocab
+from smlaunch.estimate.memory import Knobs, checkpoint_group, native_logits_elements, padded_vocab, stage_params
 
 COMPUTE_EFFICIENCY: dict[str, float] = {
     # Fraction of the dense 16-bit peak reached by the compute of a step (before bubble and communication).
@@ -64,7 +71,10 @@ NATIVE_LOSS_BYTES_PER_LOGIT = {False: 46.0, True: 8.0}
 Compiled head + loss (counted, fused): read the 16-bit logits twice and write their 16-bit gradient, + reductions."""
 HBM_TBPS: dict[str, float] = {
     # Device-memory bandwidth, TB/s (NVIDIA datasheets): the optimizer step is bandwidth-bound.
-    "A100-SXM4-40GB": 1.555, "A100-SXM4-80GB": 2.039, "H100-SXM5-80GB": 3.35, "H200-SXM-141GB": 4.8,
+    "A100-SXM4-40GB": 1.555,
+    "A100-SXM4-80GB": 2.039,
+    "H100-SXM5-80GB": 3.35,
+    "H200-SXM-141GB": 4.8,
     "V100-SXM2-16GB": 0.9,
 }
 DEFAULT_HBM_TBPS = 0.6
@@ -185,8 +195,6 @@ def efficiency(k: Knobs, gpu: Gpu, base: float | None = None) -> float:
 
 def native_optimizer_time(k: Knobs, gpu: Gpu) -> float:
     """Clip + AdamW (+ DDP's flat copy) over this rank's parameters, HBM-bandwidth-bound, seconds."""
-    from smlaunch.estimate.memory import stage_params
-
     fsdp = k.shard_optimizer_state and k.rdp > 1
     n = stage_params(k) / (k.rdp if fsdp else 1)
     per = OPTIMIZER_BYTES_PER_PARAM.get(k.optimizer, OPTIMIZER_BYTES_PER_PARAM["fused"])
@@ -201,8 +209,6 @@ def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float
     layer_bytes = NATIVE_NON_GEMM_BYTES_SBH[k.compiled] * h * k.num_layers / k.pp / t
     if checkpoint_group(k.checkpointing, k.stage_layers):
         layer_bytes *= 4 / 3  # the recomputed forward: a third of forward + backward
-    from smlaunch.estimate.memory import native_logits_elements
-
     plain = k.compiled and t == 1 and k.pp == 1 and not (k.shard_optimizer_state and k.rdp > 1)
     logit_share = 1 / k.pp  # the loss runs on the last stage only: spread over the pipeline for the average
     per_token_logits = native_logits_elements(k) / (k.group_batch * k.seq_length)

@@ -27,9 +27,15 @@ def reference(preset: str, **override):
         "name": "ref",
         "model": {"preset": preset},
         "cluster": {"instance_type": "ml.p4d.24xlarge", "instance_count": override.pop("count", count)},
-        "smp": {"pipeline_parallel_degree": pp, "tensor_parallel_degree": override.pop("tp", tp),
-                "microbatches": micro, "prescaled_batch": True, "ddp": True, "fp16": True,
-                "shard_optimizer_state": override.pop("shard", True)},
+        "smp": {
+            "pipeline_parallel_degree": pp,
+            "tensor_parallel_degree": override.pop("tp", tp),
+            "microbatches": micro,
+            "prescaled_batch": True,
+            "ddp": True,
+            "fp16": True,
+            "shard_optimizer_state": override.pop("shard", True),
+        },
         "training": {"batch_size": batch, "max_steps": 100, "activation_checkpointing": "each"},
     }
     if active:
@@ -52,8 +58,16 @@ def test_reference_configurations_fit_a100_40gb(preset):
 def test_reference_configurations_are_in_the_planners_feasible_set(preset):
     count, pp, tp, batch, micro, active, global_batch = REFERENCES[preset]
     result = plan(preset, instance_type="ml.p4d.24xlarge", instance_count=count, global_batch=global_batch, top=1)
-    wanted = {"tp": tp, "pp": pp, "microbatches": micro, "shard_optimizer_state": True, "prescaled_batch": True,
-              "activation_checkpointing": "each", "batch_size": batch, "offload_activations": False}
+    wanted = {
+        "tp": tp,
+        "pp": pp,
+        "microbatches": micro,
+        "shard_optimizer_state": True,
+        "prescaled_batch": True,
+        "activation_checkpointing": "each",
+        "batch_size": batch,
+        "offload_activations": False,
+    }
     if active:
         wanted["active_microbatches"] = active
     matches = [o for o in result.feasible if {k: o.spec_values()[k] for k in wanted} == wanted]
@@ -63,12 +77,15 @@ def test_reference_configurations_are_in_the_planners_feasible_set(preset):
 @pytest.mark.parametrize("preset", sorted(REFERENCES))
 def test_without_model_parallelism_the_models_do_not_fit(preset):
     count = REFERENCES[preset][0]
-    spec = load_spec({
-        "name": "nomp", "model": {"preset": preset},
-        "cluster": {"instance_type": "ml.p4d.24xlarge", "instance_count": count},
-        "smp": {"shard_optimizer_state": True, "ddp": True, "fp16": True},
-        "training": {"batch_size": 4, "max_steps": 10, "activation_checkpointing": "each"},
-    })
+    spec = load_spec(
+        {
+            "name": "nomp",
+            "model": {"preset": preset},
+            "cluster": {"instance_type": "ml.p4d.24xlarge", "instance_count": count},
+            "smp": {"shard_optimizer_state": True, "ddp": True, "fp16": True},
+            "training": {"batch_size": 4, "max_steps": 10, "activation_checkpointing": "each"},
+        }
+    )
     assert not estimate(spec).fits
     assert memory_findings(spec)[0].rule == "MEM001"
 

@@ -37,9 +37,16 @@ def spec_dict(**changes) -> dict:
         "name": "ref60",
         "model": {"preset": "gpt2-60b"},
         "cluster": {"instance_type": "ml.p4d.24xlarge", "instance_count": 32},
-        "smp": {"pipeline_parallel_degree": 2, "tensor_parallel_degree": 8, "microbatches": 4,
-                "active_microbatches": 2, "prescaled_batch": True, "shard_optimizer_state": True, "ddp": True,
-                "fp16": True},
+        "smp": {
+            "pipeline_parallel_degree": 2,
+            "tensor_parallel_degree": 8,
+            "microbatches": 4,
+            "active_microbatches": 2,
+            "prescaled_batch": True,
+            "shard_optimizer_state": True,
+            "ddp": True,
+            "fp16": True,
+        },
         "training": {"batch_size": 56, "max_steps": 100, "activation_checkpointing": "each"},
     }
     for dotted, value in changes.items():
@@ -62,8 +69,12 @@ def test_model_state_mixed_precision_adam_is_20_bytes_per_param():
 
 def test_model_state_fp32_has_no_master_copy():
     state = model_state_bytes(Knobs(2, 64, 4, 16, 100, precision="fp32"))
-    assert state == {"parameters": 4 * 109312, "gradients": 4 * 109312, "optimizer_state": 8 * 109312,
-                     "master_gradients": 0}
+    assert state == {
+        "parameters": 4 * 109312,
+        "gradients": 4 * 109312,
+        "optimizer_state": 8 * 109312,
+        "master_gradients": 0,
+    }
 
 
 def test_shard_optimizer_state_divides_by_rdp_only():
@@ -138,8 +149,19 @@ def test_microbatches_in_flight_multiply_stored_activations():
 
 
 def test_offloading_keeps_two_microbatches_on_the_gpu():
-    k = Knobs(8, 64, 4, 16, 100, pp=2, microbatches=8, active_microbatches=6, checkpointing="each",
-              offload_activations=True, microbatch_size=2)
+    k = Knobs(
+        8,
+        64,
+        4,
+        16,
+        100,
+        pp=2,
+        microbatches=8,
+        active_microbatches=6,
+        checkpointing="each",
+        offload_activations=True,
+        microbatch_size=2,
+    )
     acts = activation_bytes(k, layers=4, in_flight=6)
     assert acts["activations"] == 2 * 4 * CKPT and acts["host"] == 4 * 4 * CKPT
 
@@ -181,13 +203,34 @@ def test_cost_arithmetic():
 
 def test_estimate_json_contract():
     data = estimate(load_spec(spec_dict())).to_dict()
-    for key in ("memory_gib_per_gpu", "gpu_memory_gib", "fits", "breakdown", "step_time_s", "tokens_per_s",
-                "cost_usd", "headroom_gib", "headroom_pct", "spot_cost_usd", "time_s", "mfu", "bubble_fraction",
-                "layout"):
+    for key in (
+        "memory_gib_per_gpu",
+        "gpu_memory_gib",
+        "fits",
+        "breakdown",
+        "step_time_s",
+        "tokens_per_s",
+        "cost_usd",
+        "headroom_gib",
+        "headroom_pct",
+        "spot_cost_usd",
+        "time_s",
+        "mfu",
+        "bubble_fraction",
+        "layout",
+    ):
         assert key in data
-    assert set(data["breakdown"]) == {"parameters", "gradients", "optimizer_state", "master_gradients",
-                                      "activations", "recompute_buffers", "logits", "communication_buffers",
-                                      "framework_overhead"}
+    assert set(data["breakdown"]) == {
+        "parameters",
+        "gradients",
+        "optimizer_state",
+        "master_gradients",
+        "activations",
+        "recompute_buffers",
+        "logits",
+        "communication_buffers",
+        "framework_overhead",
+    }
     assert data["memory_gib_per_gpu"] == pytest.approx(sum(data["breakdown"].values()), abs=0.01)
     assert data["layout"]["rdp"] == 16 and data["gpu_memory_gib"] == 40.0
 
@@ -209,8 +252,14 @@ def test_memory_findings_names_checked_fixes_and_line(tmp_path):
 
 
 def test_memory_findings_fixes_are_really_fits():
-    spec = load_spec(spec_dict(smp__tensor_parallel_degree=1, smp__pipeline_parallel_degree=1,
-                               smp__microbatches=1, smp__active_microbatches=None))
+    spec = load_spec(
+        spec_dict(
+            smp__tensor_parallel_degree=1,
+            smp__pipeline_parallel_degree=1,
+            smp__microbatches=1,
+            smp__active_microbatches=None,
+        )
+    )
     (finding,) = memory_findings(spec)
     assert "no single change fits" in finding.fix or "(est." in finding.fix
 
@@ -250,10 +299,128 @@ def test_cli_estimate_errors_exit_codes(tmp_path, capsys):
 def test_native_runtime_memory_model():
     n = 109312
     ddp = Knobs(2, 64, 4, 16, 100, rdp=2, microbatch_size=2, precision="bf16", runtime="native")
-    assert model_state_bytes(ddp) == {"parameters": 4 * n, "gradients": 4 * n, "optimizer_state": 8 * n,
-                                      "master_gradients": 2 * n}  # autocast 16-bit weight copies
+    assert model_state_bytes(ddp) == {
+        "parameters": 4 * n,
+        "gradients": 4 * n,
+        "optimizer_state": 8 * n,
+        "master_gradients": 2 * n,
+    }  # autocast 16-bit weight copies
     fsdp = replace(ddp, shard_optimizer_state=True)
-    assert model_state_bytes(fsdp) == {"parameters": 4 * n / 2 + 4 * n, "gradients": 4 * n / 2,
-                                       "optimizer_state": 8 * n / 2, "master_gradients": 2 * n}
+    assert model_state_bytes(fsdp) == {
+        "parameters": 4 * n / 2 + 4 * n,
+        "gradients": 4 * n / 2,
+        "optimizer_state": 8 * n / 2,
+        "master_gradients": 2 * n,
+    }
     assert layer_activation_bytes(ddp) == (SBH * (16 + 24), 4 * SBH)  # no s² scores with flash SDPA
     assert estimate_memory(ddp).breakdown["communication_buffers"] == pytest.approx(4 * n / GIB)
+
+
+# ---- native runtime (issue 7 §3): hand-computed on TINY's shape (L=2, h=64, s=16, V=100 -> 128·t) ------------
+NATIVE = replace(TINY, precision="bf16", runtime="native", prescaled_batch=True)
+
+
+def test_native_activations_sequence_parallel_shards_only_the_layernorm_inputs():
+    # per s·b·h: LN inputs 8 (/t with SP) + casts 8 (always replicated: cast after the all-gather) + 24/t
+    speed = replace(NATIVE, tp=2, optimize="speed")
+    memory = replace(NATIVE, tp=2, optimize="memory")
+    assert layer_activation_bytes(speed) == (SBH * (8 + 8 + 12), 4 * SBH)
+    assert layer_activation_bytes(memory) == (SBH * (4 + 8 + 12), 4 * SBH / 2)
+
+
+def test_native_compiled_activations_use_the_fitted_ratio():
+    from smlaunch.estimate.memory import NATIVE_COMPILED_ACTIVATION_RATIO
+
+    full, ckpt = layer_activation_bytes(replace(NATIVE, compiled=True))
+    assert full == pytest.approx(SBH * 40 * NATIVE_COMPILED_ACTIVATION_RATIO) and ckpt == 4 * SBH
+
+
+def test_native_loss_bytes_per_mode():
+    from smlaunch.estimate.memory import native_logits_bytes
+
+    assert native_logits_bytes(NATIVE) == 2 * 16 * 128 * 12  # eager F.cross_entropy in fp32
+    assert native_logits_bytes(replace(NATIVE, tp=2)) == 2 * 16 * (256 / 2) * 18  # loss_parallel, vocab-sharded
+    assert native_logits_bytes(replace(NATIVE, compiled=True)) == 2 * 16 * 128 * 2  # fused compiled head + loss
+    assert native_logits_bytes(replace(NATIVE, tp=2, pp=2)) == 2 * 16 * 256 * 12  # pp > 1: gathered logits
+
+
+def test_native_weight_copies_only_without_checkpointing():
+    n = 109312
+    assert model_state_bytes(NATIVE)["master_gradients"] == 2 * n
+    assert model_state_bytes(replace(NATIVE, checkpointing="each"))["master_gradients"] == 0
+    assert model_state_bytes(replace(NATIVE, compiled=True, checkpointing="each"))["master_gradients"] == 0
+
+
+def test_native_peak_end_of_backward_fused_vs_foreach_optimizer():
+    n = 109312
+    k = replace(NATIVE, checkpointing="each")
+    # forward: 12n + 2 checkpoints (2 x 4·SBH) + recompute (40·SBH) + loss (49152) = 1459200 < end of backward:
+    # 16n + the embedding's dense tied gradient 4·V·h = 1748992 + 32768
+    mem = estimate_memory(k)
+    assert mem.allocated_gib == pytest.approx((16 * n + 4 * 128 * 64) / GIB)
+    assert mem.breakdown["temporaries"] == pytest.approx(4 * 128 * 64 / GIB)
+    foreach = estimate_memory(replace(k, optimizer="foreach"))  # + one fp32 temporary per parameter
+    assert foreach.allocated_gib == pytest.approx(20 * n / GIB)
+
+
+def test_native_tied_gradient_under_tensor_parallelism():
+    k = replace(NATIVE, tp=2, checkpointing="each")
+    n = stage_params(k)
+    # full-vocabulary Replicate gradient 4·V·h + its Shard(0) slice and the sum, 2 x 4·V/t·h; V = 256 at tp 2
+    assert estimate_memory(k).allocated_gib == pytest.approx((16 * n + 4 * 256 * 64 * 2) / GIB)
+
+
+def test_native_pipeline_schedules_in_flight_and_bubble():
+    from smlaunch.estimate.throughput import native_bubble_fraction
+
+    one_f_one_b = replace(NATIVE, pp=2, microbatches=4, microbatch_size=1, active_microbatches=0)
+    gpipe = replace(one_f_one_b, pipeline="simple")
+    rounds = replace(gpipe, active_microbatches=2)
+    assert (one_f_one_b.in_flight, gpipe.in_flight, rounds.in_flight) == (2, 4, 2)
+    assert native_bubble_fraction(one_f_one_b) == pytest.approx(1 / 5)  # (p-1)/(m+p-1)
+    assert native_bubble_fraction(gpipe) == pytest.approx(1 / 5)
+    assert native_bubble_fraction(rounds) == pytest.approx(1 - 4 / (3 + 3))  # two rounds, each fills and drains
+
+
+def test_native_optimizer_and_host_times():
+    from smlaunch.estimate import throughput as tput
+
+    h100 = INSTANCES["ml.p5.48xlarge"].gpu
+    n = 109312
+    assert tput.native_optimizer_time(NATIVE, h100) == pytest.approx(n * (12 + 28) / 3.35e12)
+    assert tput.native_optimizer_time(replace(NATIVE, optimizer="foreach"), h100) == pytest.approx(
+        n * (12 + 80) / 3.35e12
+    )
+    assert tput.native_optimizer_time(replace(NATIVE, rdp=2), h100) == pytest.approx(n * (40 + 24) / 3.35e12)
+    assert tput.native_host_time(NATIVE) == 0.0  # plain single-stage: the CPU runs ahead of the GPU
+    tp = replace(NATIVE, tp=2, optimize="speed", microbatches=3)
+    assert tput.native_host_time(tp) == pytest.approx(tput.NATIVE_HOST_TP_LAYER_S[False] * 2 * 3)
+    sp = replace(tp, optimize="memory", checkpointing="each", compiled=True)
+    assert tput.native_host_time(sp) == pytest.approx(
+        tput.NATIVE_HOST_TP_LAYER_S[True] * tput.NATIVE_HOST_SP_FACTOR * tput.NATIVE_HOST_RECOMPUTE_FACTOR * 2 * 3
+    )
+    pp = replace(NATIVE, pp=2, microbatches=4)
+    assert tput.native_host_time(pp) == pytest.approx(tput.NATIVE_HOST_PP_MICROBATCH_S * 4)
+
+
+def test_native_non_gemm_time_counts_layers_and_loss():
+    from smlaunch.estimate import throughput as tput
+
+    h100 = INSTANCES["ml.p5.48xlarge"].gpu
+    tokens = 2 * 16
+    per_token = tput.NATIVE_NON_GEMM_BYTES_SBH[False] * 64 * 2 + tput.NATIVE_LOSS_BYTES_PER_LOGIT[False] * 128
+    assert tput.native_elementwise_time(NATIVE, h100, tokens) == pytest.approx(tokens * per_token / 3.35e12)
+    compiled = replace(NATIVE, compiled=True)
+    per_token = tput.NATIVE_NON_GEMM_BYTES_SBH[True] * 64 * 2 + tput.NATIVE_LOSS_BYTES_PER_LOGIT[True] * 128
+    assert tput.native_elementwise_time(compiled, h100, tokens) == pytest.approx(tokens * per_token / 3.35e12)
+
+
+def test_native_runtime_leaves_the_smp_efficiency_alone():
+    from smlaunch.estimate.throughput import COMPUTE_EFFICIENCY, NATIVE_GEMM_EFFICIENCY, efficiency
+
+    h100 = INSTANCES["ml.p5.48xlarge"].gpu
+    big = replace(TINY, microbatch_size=512, seq_length=1024)  # 524288 tokens: penalty 524288 / 524800
+    penalty = 524288 / (524288 + 512)
+    assert efficiency(big, h100) == pytest.approx(COMPUTE_EFFICIENCY[h100.name] * penalty)
+    native = efficiency(replace(big, runtime="native"), h100)
+    assert native == pytest.approx(NATIVE_GEMM_EFFICIENCY[h100.name] * penalty)

@@ -74,14 +74,32 @@ def test_plan_model_from_a_job_file(tmp_path):
 
 def test_cli_plan_json_and_output_validates_clean(tmp_path):
     out = tmp_path / "planned.yaml"
-    result = CliRunner().invoke(cli, ["plan", "--model", "gpt2-30b", "--instance-type", "ml.p4d.24xlarge",
-                                      "--instance-count", "16", "--global-batch", "512", "--top", "3",
-                                      "--format", "json", "-o", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--model",
+            "gpt2-30b",
+            "--instance-type",
+            "ml.p4d.24xlarge",
+            "--instance-count",
+            "16",
+            "--global-batch",
+            "512",
+            "--top",
+            "3",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert len(data["candidates"]) == 3 and data["candidates"][0]["rank"] == 1
     assert [c["tokens_per_s"] for c in data["candidates"]] == sorted(
-        (c["tokens_per_s"] for c in data["candidates"]), reverse=True)
+        (c["tokens_per_s"] for c in data["candidates"]), reverse=True
+    )
     spec = load_spec(out)
     assert check(spec).valid
     assert spec.smp.tensor_parallel_degree == data["candidates"][0]["spec"]["smp"]["tensor_parallel_degree"]
@@ -89,7 +107,21 @@ def test_cli_plan_json_and_output_validates_clean(tmp_path):
 
 
 def test_cli_plan_text_table(tmp_path):
-    result = CliRunner().invoke(cli, ["plan", "--model", "gpt2-10b", "--instance-type", "ml.p4d.24xlarge",
-                                      "--instance-count", "16", "--global-batch", "1280", "--top", "2"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--model",
+            "gpt2-10b",
+            "--instance-type",
+            "ml.p4d.24xlarge",
+            "--instance-count",
+            "16",
+            "--global-batch",
+            "1280",
+            "--top",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "tokens/s" in result.output and "configurations considered" in result.output
