@@ -328,11 +328,8 @@ CONSTANTS = [  # (file, constant, value, provenance)
     (
         T,
         "NATIVE_NON_GEMM_BYTES_SBH",
-        "eager %.0f, compiled %.0f B per s·b·h"
-        % (  # noqa: UP031
-            THROUGHPUT.NATIVE_NON_GEMM_BYTES_SBH[False],
-            THROUGHPUT.NATIVE_NON_GEMM_BYTES_SBH[True],
-        ),
+        f"eager {THROUGHPUT.NATIVE_NON_GEMM_BYTES_SBH[False]:.0f}, "
+        f"compiled {THROUGHPUT.NATIVE_NON_GEMM_BYTES_SBH[True]:.0f} B per s·b·h",
         "FITTED (same fit); eager elementwise kernels count ~230, the rest is flash attention beyond GEMM speed",
     ),
     (T, "NATIVE_LOSS_BYTES_PER_LOGIT", "eager 46, compiled 8", "counted (HBM passes of the loss)"),
@@ -346,11 +343,8 @@ CONSTANTS = [  # (file, constant, value, provenance)
     (
         T,
         "NATIVE_HOST_TP_LAYER_S",
-        "eager %.2f ms, compiled %.2f ms per layer per microbatch"
-        % (  # noqa: UP031
-            1e3 * THROUGHPUT.NATIVE_HOST_TP_LAYER_S[False],
-            1e3 * THROUGHPUT.NATIVE_HOST_TP_LAYER_S[True],
-        ),
+        f"eager {1e3 * THROUGHPUT.NATIVE_HOST_TP_LAYER_S[False]:.2f} ms, "
+        f"compiled {1e3 * THROUGHPUT.NATIVE_HOST_TP_LAYER_S[True]:.2f} ms per layer per microbatch",
         "FITTED (DTensor dispatch exposed; 6 eager + 9 compiled TP runs)",
     ),
     (
