@@ -58,8 +58,12 @@ def cfg(
     steps=14,
     warmup=5,
     seq=1024,
+    code="entrypoints",
+    profile=0,
 ):
     return dict(
+        code=code,  # folder holding train_gpt2.py (a copy of older code for before/after runs)
+        profile=profile,  # the last `profile` steps run under torch.profiler on rank 0 and are not timed
         name=name,
         model=model,
         gpus=gpus,
@@ -124,8 +128,56 @@ SUITES = {
         cfg("6.7b_tp2_each_b8_compile", "gpt-6.7b", gpus=2, tp=2, batch=8, ac="each", compile=1, steps=10, warmup=4),
         cfg("6.7b_tp4_each_b8_compile", "gpt-6.7b", gpus=4, tp=4, batch=8, ac="each", compile=1, steps=10, warmup=4),
     ],
+    # 2026-11-22, 4 x H200, run concurrently on disjoint GPUs (--parallel): TP before/after the q/k/v all-reduce
+    # merge + bf16 input grads (code=bench_before holds the previous parallelize.py), profiles, FSDP grid
+    "h200x4d": [
+        cfg(
+            "6.7b_tp2_each_b8_compile_before",
+            "gpt-6.7b",
+            gpus=2,
+            tp=2,
+            batch=8,
+            ac="each",
+            compile=1,
+            steps=12,
+            warmup=4,
+            profile=2,
+            code="bench_before",
+        ),
+        cfg(
+            "6.7b_tp2_each_b8_compile",
+            "gpt-6.7b",
+            gpus=2,
+            tp=2,
+            batch=8,
+            ac="each",
+            compile=1,
+            steps=12,
+            warmup=4,
+            profile=2,
+        ),
+        cfg("6.7b_tp1_each_b8_compile", "gpt-6.7b", batch=8, ac="each", compile=1, steps=12, warmup=4, profile=2),
+        cfg("6.7b_tp1_each_b4_compile", "gpt-6.7b", batch=4, ac="each", compile=1, steps=12, warmup=4),
+        cfg("6.7b_tp2_each_b4_compile", "gpt-6.7b", gpus=2, tp=2, batch=4, ac="each", compile=1, steps=12, warmup=4),
+        cfg("774m_dp2_shard_b8", "gpt2-774m", gpus=2, batch=8, shard=1),
+        cfg("2.7b_dp2_shard_b4", "gpt-2.7b", gpus=2, batch=4, shard=1),
+        cfg("2.7b_tp2_dp2_shard_b4", "gpt-2.7b", gpus=4, tp=2, batch=4, shard=1),
+        cfg(
+            "6.7b_tp2_each_b4_compile_before",
+            "gpt-6.7b",
+            gpus=2,
+            tp=2,
+            batch=4,
+            ac="each",
+            compile=1,
+            steps=12,
+            warmup=4,
+            code="bench_before",
+        ),
+        cfg("774m_tp2_dp2_shard_b8", "gpt2-774m", gpus=4, tp=2, batch=8, shard=1),
+    ],
     "smoke": [
-        cfg("tiny_tp1", "tiny", batch=4, steps=4, warmup=1, seq=64),
+        cfg("tiny_tp1", "tiny", batch=4, steps=5, warmup=1, seq=64, profile=1),
         cfg("tiny_tp2_pp1", "tiny", gpus=2, tp=2, batch=4, steps=4, warmup=1, seq=64),
     ],
 }
@@ -173,14 +225,15 @@ def argv_for(c: dict, workdir: Path) -> list[str]:
     ]
 
 
-def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
+def launch(c: dict, workdir: Path, *, gpu_ids: list[int] | None = None):
+    """(command, env) of one torchrun job; gpu_ids pins it to those GPUs (CUDA_VISIBLE_DEVICES)."""
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
         f"--nproc_per_node={c['gpus']}",
-        str(TRAIN.relative_to(ROOT)),
+        str((ROOT / c["code"] / "train_gpt2.py").relative_to(ROOT)),
         *argv_for(c, workdir),
     ]
     env = dict(
@@ -190,6 +243,27 @@ def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
         OMP_NUM_THREADS="4",
         SAGEMAKER_BASE_DIR=str(workdir / "base"),
     )
+    if c["profile"]:
+        env.update(SMLAUNCH_PROFILE_DIR=str(workdir / "prof"), SMLAUNCH_PROFILE_STEPS=str(c["profile"]))
+    if gpu_ids is not None:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
+    return cmd, env
+
+
+def result(c: dict, workdir: Path, cmd: list[str], rc: int, log: str, wall: float, gpu_ids=None) -> dict:
+    command = " ".join(cmd)
+    if gpu_ids is not None:
+        command = f"CUDA_VISIBLE_DEVICES={','.join(map(str, gpu_ids))} {command}"
+    if c["profile"]:
+        command = f"SMLAUNCH_PROFILE_DIR=<dir> SMLAUNCH_PROFILE_STEPS={c['profile']} {command}"
+    mpath = workdir / "out" / "metrics.json"
+    if rc != 0 or not mpath.exists():
+        return {"name": c["name"], "ok": False, "rc": rc, "wall_s": wall, "log": log, "command": command}
+    return {"name": c["name"], "ok": True, "wall_s": wall, "metrics": json.loads(mpath.read_text()), "command": command}
+
+
+def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
+    cmd, env = launch(c, workdir)
     t0 = time.time()
     try:
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -197,22 +271,118 @@ def run_one(c: dict, workdir: Path, *, timeout: float) -> dict:
     except subprocess.TimeoutExpired as exc:
         rc, log = 124, f"timeout after {timeout}s\n{(exc.stdout or b'')[-2000:]!r}"
     wall = time.time() - t0
-    mpath = workdir / "out" / "metrics.json"
-    if rc != 0 or not mpath.exists():
-        return {"name": c["name"], "ok": False, "rc": rc, "wall_s": wall, "log": log, "command": " ".join(cmd)}
-    return {
-        "name": c["name"],
-        "ok": True,
-        "wall_s": wall,
-        "metrics": json.loads(mpath.read_text()),
-        "command": " ".join(cmd),
-    }
+    return result(c, workdir, cmd, rc, log, wall)
+
+
+def run_parallel(configs: list[dict], *, num_gpus: int, deadline: float, hard_deadline: float):
+    """Run the configs concurrently on disjoint GPUs, in list order as GPUs free up; yields (config, result).
+
+    A config that would start after `deadline` is skipped; one still running at `hard_deadline` is killed."""
+    free, pending, running = list(range(num_gpus)), list(configs), []
+    while pending or running:
+        while pending and len(free) >= pending[0]["gpus"] and time.time() < deadline:
+            c = pending.pop(0)
+            ids, free = free[: c["gpus"]], free[c["gpus"] :]
+            workdir = Path("/tmp/bench_runs") / c["name"]
+            cmd, env = launch(c, workdir, gpu_ids=ids)
+            workdir.parent.mkdir(parents=True, exist_ok=True)
+            logf = open(workdir.parent / f"{c['name']}.log", "w")  # closed when the run ends
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            running.append((c, ids, cmd, proc, logf, time.time()))
+        if pending and time.time() >= deadline:
+            for c in pending:
+                yield c, {"name": c["name"], "ok": False, "rc": None, "log": "skipped: time budget", "command": ""}
+            pending = []
+        time.sleep(0.5)
+        for item in list(running):
+            c, ids, cmd, proc, logf, t0 = item
+            rc = proc.poll()
+            if rc is None and time.time() > hard_deadline:
+                os.killpg(proc.pid, 9)
+                rc = proc.wait()
+            if rc is None:
+                continue
+            running.remove(item)
+            free += ids
+            logf.close()
+            log = (Path("/tmp/bench_runs") / f"{c['name']}.log").read_text()[-8000:]
+            workdir = Path("/tmp/bench_runs") / c["name"]
+            yield c, result(c, workdir, cmd, rc, log, time.time() - t0, gpu_ids=ids)
+
+
+def analyze_trace(path: Path, steps: int) -> str:
+    """GPU time breakdown of a torch.profiler chrome trace: kernel classes, busy union, idle, top kernels."""
+    ev = json.loads(path.read_text())["traceEvents"]
+    kern = [e for e in ev if e.get("cat") == "kernel" and "dur" in e]
+    if not kern:
+        return "no kernels in trace\n"
+    t_start = min(e["ts"] for e in ev if "ts" in e and e.get("ph") == "X")
+    t_end = max(e["ts"] + e["dur"] for e in kern)
+    window = t_end - t_start
+
+    def klass(name: str) -> str:
+        n = name.lower()
+        if "nccl" in n:
+            return "nccl (TP/DP collectives)"
+        if any(k in n for k in ("gemm", "nvjet", "cutlass", "xmma", "sm90_", "cublas")):
+            return "matmul (cuBLAS/CUTLASS)"
+        if any(k in n for k in ("flash", "fmha", "attention", "sdpa")):
+            return "attention (flash)"
+        if "adam" in n:
+            return "optimizer (fused AdamW)"
+        if n.startswith("triton"):
+            return "triton (inductor-fused pointwise/norm)"
+        return "other eager kernels (embedding, loss, copies, foreach)"
+
+    by_class: dict[str, float] = {}
+    by_name: dict[str, list] = {}
+    for e in kern:
+        by_class[klass(e["name"])] = by_class.get(klass(e["name"]), 0.0) + e["dur"]
+        s = by_name.setdefault(e["name"][:90], [0.0, 0])
+        s[0] += e["dur"]
+        s[1] += 1
+    iv = sorted((e["ts"], e["ts"] + e["dur"]) for e in kern)
+    busy, cur_s, cur_e = 0.0, iv[0][0], iv[0][1]
+    compute_iv = sorted((e["ts"], e["ts"] + e["dur"]) for e in kern if "nccl" not in e["name"].lower())
+    for s0, e0 in iv[1:]:
+        if s0 > cur_e:
+            busy += cur_e - cur_s
+            cur_s, cur_e = s0, e0
+        else:
+            cur_e = max(cur_e, e0)
+    busy += cur_e - cur_s
+    comp = 0.0
+    if compute_iv:
+        cs, ce = compute_iv[0]
+        for s0, e0 in compute_iv[1:]:
+            if s0 > ce:
+                comp += ce - cs
+                cs, ce = s0, e0
+            else:
+                ce = max(ce, e0)
+        comp += ce - cs
+    ms = 1e-3 / steps
+    lines = [
+        f"profiled steps: {steps}; per step (ms): window {window * ms:.1f}, GPU busy (union of kernels) "
+        f"{busy * ms:.1f}, GPU idle {(window - busy) * ms:.1f}, busy with non-NCCL kernels {comp * ms:.1f}, "
+        f"NCCL-only (not overlapped with compute) {(busy - comp) * ms:.1f}",
+        "kernel time by class (ms/step, sum of kernel durations; streams may overlap):",
+    ]
+    for k, v in sorted(by_class.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {v * ms:8.1f}  {k}")
+    lines.append("top 25 kernels (ms/step, calls/step, name):")
+    for name, (t, n) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:25]:
+        lines.append(f"  {t * ms:8.2f} {n / steps:6.0f}  {name}")
+    return "\n".join(lines) + "\n"
 
 
 def record(c: dict, res: dict, *, device: str, torch_version: str) -> dict:
     m = res["metrics"]
     layers, width, heads = MODELS[c["model"]]
-    times = m["step_times_s"][c["warmup"] :] or m["step_times_s"]
+    all_times = m["step_times_s"][: len(m["step_times_s"]) - c["profile"]]  # profiled steps are not timed
+    times = all_times[c["warmup"] :] or all_times
     step_time = statistics.median(times)
     tokens = m["global_batch"] * c["seq"]
     tps = tokens / step_time
@@ -261,6 +431,7 @@ def main() -> None:
     p.add_argument("--out", default=os.environ.get("OUT", "/tmp/bench"))
     p.add_argument("--timeout", type=float, default=240, help="seconds per run")
     p.add_argument("--budget", type=float, default=560, help="skip runs that would start after this many seconds")
+    p.add_argument("--parallel", action="store_true", help="run configs concurrently on disjoint GPUs")
     a = p.parse_args()
     import torch
 
@@ -269,32 +440,54 @@ def main() -> None:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     configs = [c for c in SUITES[a.suite] if not a.only or c["name"] in a.only.split(",")]
     records, failures, t_start = [], [], time.time()
-    for c in configs:
-        if time.time() - t_start > a.budget:
-            failures.append({"name": c["name"], "ok": False, "rc": None, "log": "skipped: time budget"})
-            continue
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 4
-        if c["gpus"] > gpus:
-            failures.append({"name": c["name"], "ok": False, "rc": None, "log": f"skipped: needs {c['gpus']} GPUs"})
-            continue
-        left = a.budget + 30 - (time.time() - t_start)  # never outlive the caller's limit
-        res = run_one(c, Path("/tmp/bench_runs") / c["name"], timeout=max(30.0, min(a.timeout, left)))
+    num_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 4
+
+    def handle(c: dict, res: dict) -> None:
         if res["ok"]:
             records.append(record(c, res, device=device, torch_version=torch.__version__))
             r = records[-1]
+            if a.parallel:
+                r["concurrent"] = "other runs shared the machine on disjoint GPUs"
             print(
-                f"{r['name']:30s} tok/s {r['tokens_per_s']:>10.0f}  per-GPU {r['tokens_per_s_per_gpu']:>9.0f}  "
+                f"{r['name']:34s} tok/s {r['tokens_per_s']:>10.0f}  per-GPU {r['tokens_per_s_per_gpu']:>9.0f}  "
                 f"MFU {r['mfu']:.3f}  step {r['step_time_s']:.3f}s  mem {r['peak_mem_gib']:.1f} GiB  "
                 f"(wall {res['wall_s']:.0f}s)",
                 flush=True,
             )
+            trace = Path("/tmp/bench_runs") / c["name"] / "prof" / "trace.json"
+            if c["profile"] and trace.exists():
+                ops = trace.parent / "ops.txt"
+                with open(out / "profiles.txt", "a") as f:
+                    f.write(f"==== {c['name']} (rank 0, last {c['profile']} steps)\n")
+                    try:
+                        f.write(analyze_trace(trace, c["profile"]))
+                    except Exception as exc:  # the measurement stands without its profile
+                        f.write(f"trace analysis failed: {exc!r}\n")
+                    f.write(ops.read_text() if ops.exists() else "no ops.txt\n")
+                    f.write("\n")
         else:
             failures.append(res)
-            print(
-                f"{c['name']:30s} FAILED rc={res['rc']} (wall {res['wall_s']:.0f}s)\n{res['log'][-1500:]}", flush=True
-            )
+            print(f"{c['name']:34s} FAILED rc={res['rc']}\n{res['log'][-1500:]}", flush=True)
         (out / "gpu_measurements.json").write_text(json.dumps(records, indent=1))
         (out / "failures.json").write_text(json.dumps(failures, indent=1))
+
+    if a.parallel:
+        fits = [c for c in configs if c["gpus"] <= num_gpus]
+        for c in configs:
+            if c not in fits:
+                handle(c, {"name": c["name"], "ok": False, "rc": None, "log": f"needs {c['gpus']} GPUs", "command": ""})
+        runs = run_parallel(fits, num_gpus=num_gpus, deadline=t_start + a.budget, hard_deadline=t_start + a.budget + 60)
+        for c, res in runs:
+            handle(c, res)
+    for c in configs if not a.parallel else []:
+        if time.time() - t_start > a.budget:
+            failures.append({"name": c["name"], "ok": False, "rc": None, "log": "skipped: time budget"})
+            continue
+        if c["gpus"] > num_gpus:
+            failures.append({"name": c["name"], "ok": False, "rc": None, "log": f"skipped: needs {c['gpus']} GPUs"})
+            continue
+        left = a.budget + 30 - (time.time() - t_start)  # never outlive the caller's limit
+        handle(c, run_one(c, Path("/tmp/bench_runs") / c["name"], timeout=max(30.0, min(a.timeout, left))))
     print(f"\n{len(records)} measured, {len(failures)} failed/skipped; total {time.time() - t_start:.0f}s")
 
 

@@ -43,6 +43,9 @@ Tensor parallel (tp > 1, applied on the 1-D mesh["tp"], so loss_parallel also wo
 - optimize=memory adds sequence parallelism: LayerNorms SequenceParallel, the residual stream sharded on the
   sequence dim (positions are added before `drop`, whose input is re-laid out Replicate -> Shard(1)).
   optimize=speed keeps norms and the residual stream replicated.
+- attn and mlp take their input as one DTensor (PrepareModuleInput), so q/k/v's input gradients are all-reduced
+  once per block, not three times; under bf16/fp16 that input is cast to the autocast dtype first, so the
+  backward all-reduces (SP: the all-gathers and reduce-scatters) move 2-byte, not 4-byte, activations.
 - With pp = 1 the head keeps vocab-sharded logits and the loss runs under loss_parallel(); with pp > 1 the logits
   are gathered (Replicate) because stage outputs cross the pipeline as plain tensors.
 
@@ -260,8 +263,10 @@ def _tp_plan(stage: Stage, *, sequence_parallel: bool, vocab_parallel_loss: bool
         if sp:
             plan[f"{p}.ln_1"] = SequenceParallel()
             plan[f"{p}.ln_2"] = SequenceParallel()
-            plan[f"{p}.attn"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
-            plan[f"{p}.mlp"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
+        # q, k and v (and c_fc) see one DTensor input: their three Partial input-gradients are summed locally and
+        # all-reduced (SP: reduce-scattered) once, instead of once per projection
+        plan[f"{p}.attn"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
+        plan[f"{p}.mlp"] = PrepareModuleInput(input_layouts=seq_in, desired_input_layouts=(Replicate(),))
     if stage.last:
         if sp:
             plan["ln_f"] = SequenceParallel()
@@ -271,6 +276,25 @@ def _tp_plan(stage: Stage, *, sequence_parallel: bool, vocab_parallel_loss: bool
             use_local_output=not vocab_parallel_loss,
         )
     return plan
+
+
+def _cast_tp_inputs(stage: Stage, dtype: torch.dtype) -> None:
+    """Cast the (fp32 LayerNorm) inputs of the column-parallel layers to the autocast dtype before they become
+    DTensors. The forward is unchanged (autocast casts them for the matmul anyway), but the input-gradient
+    all-reduce (SP: all-gather / reduce-scatter) of every block then moves bf16/fp16 instead of fp32 bytes.
+    The stage runs only under ParallelModel._autocast(), so the cast is static."""
+
+    def hook(_module, args):
+        x = args[0]
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype:
+            return (x.to(dtype), *args[1:])
+        return None
+
+    mods = [m for b in stage.blocks.values() for m in (b.attn, b.mlp)]
+    if stage.last:
+        mods.append(stage.lm_head)
+    for m in mods:
+        m.register_forward_pre_hook(hook, prepend=True)  # before the TP input hooks
 
 
 def _fsdp(stage: Stage, dp_mesh: DeviceMesh) -> None:
@@ -505,6 +529,8 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
         vocab_parallel_loss = layout.pp == 1
         plan = _tp_plan(stage, sequence_parallel=layout.optimize == "memory", vocab_parallel_loss=vocab_parallel_loss)
         parallelize_module(stage, mesh["tp"], plan)
+        if layout.bf16 or layout.fp16:
+            _cast_tp_inputs(stage, torch.bfloat16 if layout.bf16 else torch.float16)
         if stage.first and stage.last:
             stage.lm_head.weight = stage.wte.weight  # re-tie: both are Shard(0) over the vocab
     stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))

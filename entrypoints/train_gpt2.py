@@ -249,7 +249,9 @@ def train_native(args) -> None:
         torch.cuda.reset_peak_memory_stats(device)
     losses, times = [], []
     step = start_step
+    profiler = Profiler(args.max_steps, enabled=rank == 0)
     while step < args.max_steps:
+        profiler.maybe_start(step)
         t0 = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = runtime.lr_at(step, args)
@@ -291,6 +293,7 @@ def train_native(args) -> None:
             shutdown()
             _exit(143)
 
+    profiler.stop()
     if args.final_save:
         save_model(pm, args.model_dir)
     finish(
@@ -306,6 +309,39 @@ def train_native(args) -> None:
         checkpoint=checkpoint,
     )
     shutdown()
+
+
+class Profiler:
+    """Benchmark-only (outside the contract): with SMLAUNCH_PROFILE_DIR and SMLAUNCH_PROFILE_STEPS=k set,
+    torch.profiler records the last k steps on global rank 0 and writes trace.json + ops.txt to that directory."""
+
+    def __init__(self, max_steps: int, *, enabled: bool) -> None:
+        self.dir = os.environ.get("SMLAUNCH_PROFILE_DIR", "")
+        self.k = int(os.environ.get("SMLAUNCH_PROFILE_STEPS", "0") or 0)
+        self.first = max_steps - self.k
+        self.prof = None
+        self.enabled = enabled and bool(self.dir) and self.k > 0
+
+    def maybe_start(self, step: int) -> None:
+        if self.enabled and self.prof is None and step == self.first:
+            from torch.profiler import ProfilerActivity, profile
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            self.prof = profile(activities=acts)
+            self.prof.__enter__()
+
+    def stop(self) -> None:
+        if self.prof is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.prof.__exit__(None, None, None)
+        os.makedirs(self.dir, exist_ok=True)
+        self.prof.export_chrome_trace(os.path.join(self.dir, "trace.json"))
+        sort = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+        with open(os.path.join(self.dir, "ops.txt"), "w") as f:
+            f.write(self.prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70))
+        self.prof = None
 
 
 def shutdown() -> None:
