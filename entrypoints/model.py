@@ -79,10 +79,15 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.hidden_width)
         self.mlp = MLP(config)
+        # None: autocast casts the LayerNorm outputs inside each Linear. parallelize() sets bf16/fp16 under tensor
+        # parallelism, so the activation gradients that TP all-reduces are 2-byte (same forward values)
+        self.matmul_input_dtype: torch.dtype | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        h = self.ln_1(x)
+        x = x + self.attn(h if self.matmul_input_dtype is None else h.to(self.matmul_input_dtype))
+        h = self.ln_2(x)
+        return x + self.mlp(h if self.matmul_input_dtype is None else h.to(self.matmul_input_dtype))
 
 
 class GPT(nn.Module):

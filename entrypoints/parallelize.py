@@ -278,25 +278,6 @@ def _tp_plan(stage: Stage, *, sequence_parallel: bool, vocab_parallel_loss: bool
     return plan
 
 
-def _cast_tp_inputs(stage: Stage, dtype: torch.dtype) -> None:
-    """Cast the (fp32 LayerNorm) inputs of the column-parallel layers to the autocast dtype before they become
-    DTensors. The forward is unchanged (autocast casts them for the matmul anyway), but the input-gradient
-    all-reduce (SP: all-gather / reduce-scatter) of every block then moves bf16/fp16 instead of fp32 bytes.
-    The stage runs only under ParallelModel._autocast(), so the cast is static."""
-
-    def hook(_module, args):
-        x = args[0]
-        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype:
-            return (x.to(dtype), *args[1:])
-        return None
-
-    mods = [m for b in stage.blocks.values() for m in (b.attn, b.mlp)]
-    if stage.last:
-        mods.append(stage.lm_head)
-    for m in mods:
-        m.register_forward_pre_hook(hook, prepend=True)  # before the TP input hooks
-
-
 def _fsdp(stage: Stage, dp_mesh: DeviceMesh) -> None:
     from torch.distributed.fsdp import fully_shard
 
@@ -529,8 +510,9 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
         vocab_parallel_loss = layout.pp == 1
         plan = _tp_plan(stage, sequence_parallel=layout.optimize == "memory", vocab_parallel_loss=vocab_parallel_loss)
         parallelize_module(stage, mesh["tp"], plan)
-        if layout.bf16 or layout.fp16:
-            _cast_tp_inputs(stage, torch.bfloat16 if layout.bf16 else torch.float16)
+        if layout.bf16 or layout.fp16:  # the stage only runs under ParallelModel._autocast()
+            for block in stage.blocks.values():
+                block.matmul_input_dtype = torch.bfloat16 if layout.bf16 else torch.float16
         if stage.first and stage.last:
             stage.lm_head.weight = stage.wte.weight  # re-tie: both are Shard(0) over the vocab
     stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))
