@@ -129,7 +129,9 @@ SUITES = {
         cfg("6.7b_tp4_each_b8_compile", "gpt-6.7b", gpus=4, tp=4, batch=8, ac="each", compile=1, steps=10, warmup=4),
     ],
     # 2026-11-22, 4 x H200, run concurrently on disjoint GPUs (--parallel): TP before/after the q/k/v all-reduce
-    # merge + bf16 input grads (code=bench_before holds the previous parallelize.py), profiles, FSDP grid
+    # merge + bf16 input grads, profiles, FSDP grid. code=bench_before is the entry point before the fix, recreate it
+    # with `git archive 99fa93e entrypoints | tar -x --strip-components=1 -C bench_before` (mkdir bench_before first);
+    # bench_alt is that code plus only the bf16 cast in Block (the same cast as 4dc78cd's model.py, q/k/v separate).
     "h200x4d": [
         cfg(
             "6.7b_tp2_each_b8_compile_before",
