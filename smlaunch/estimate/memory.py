@@ -106,6 +106,16 @@ class Knobs:
     optimizer: str = "fused"
     """Native only: fused | foreach AdamW. The entry point now uses fused AdamW for all parameters; before, it
     used foreach AdamW when parameters were DTensors (tp > 1 or FSDP2), which needs a temporary and more passes."""
+    tp_input_cast: bool = True
+    """Native, tp > 1, 16-bit: the LayerNorm outputs are cast to the autocast dtype *before* attn and mlp
+    (entrypoints/model.py ``Block.matmul_input_dtype``, set by parallelize()), so the saved matmul inputs and the
+    input-gradient collectives are 2-byte. False: the entry point before commit 4dc78cd (bench_before/), where
+    autocast cast the fp32 LayerNorm output inside each Linear (fp32 input gradients, one cast per projection)."""
+    tp_fused_input: bool = True
+    """Native, tp > 1: attn and mlp take their input as one DTensor (``PrepareModuleInput``), so the input
+    gradients of q, k, v (and c_fc) are all-reduced once per module: 2 backward all-reduces per layer. False: the
+    entry point before 4dc78cd without sequence parallelism, where each of q, k, v and c_fc converted its own input
+    and all-reduced its own input gradient (4 per layer). Sequence parallelism always used PrepareModuleInput."""
 
     @property
     def group_batch(self) -> int:
@@ -205,6 +215,10 @@ NATIVE_SBH_CASTS = 8
 """Per s·b·h: the 16-bit casts of the LayerNorm outputs that q, k, v and c_fc each save (autocast casts a
 non-leaf input once per op: 3 x 2 + 2). Replicated even with sequence parallelism: they are cast after the
 all-gather (PrepareModuleInput Shard(1) -> Replicate) that feeds the column-parallel matmuls."""
+NATIVE_SBH_CASTS_TP_INPUT = 4
+"""Per s·b·h, tp > 1 with ``tp_input_cast``: Block casts ln_1's and ln_2's output once (2 + 2 B); q, k and v save
+the same 16-bit tensor and the fp32 LayerNorm output is not saved (``Tensor.to``'s backward keeps nothing).
+Counted from entrypoints/model.py (replaces :data:`NATIVE_SBH_CASTS`, 3 x 2 + 2, under tensor parallelism)."""
 NATIVE_SBH_SHARDED = 24
 """Per s·b·h, split over t: q, k, v saved by flash SDPA (6), its output saved by attn.c_proj (2), c_fc's output
 saved by GELU (8) and GELU's output saved by mlp.c_proj (8). Flash SDPA keeps no s² scores."""
@@ -247,6 +261,11 @@ def _native_weight_copies(k: Knobs) -> bool:
     """Only without checkpointing: a checkpointed segment's saved tensors (the casts included, eager or compiled)
     are dropped after forward and recomputed in backward."""
     return k.precision != "fp32" and checkpoint_group(k.checkpointing, k.stage_layers) == 0
+
+
+def native_tp_input_cast(k: Knobs) -> bool:
+    """Whether attn/mlp inputs are cast to 16 bits before the TP layers (see ``Knobs.tp_input_cast``)."""
+    return k.runtime == "native" and k.tp > 1 and k.tp_input_cast and k.precision != "fp32"
 
 
 def native_logits_elements(k: Knobs) -> float:
@@ -366,7 +385,8 @@ def layer_activation_bytes(k: Knobs) -> tuple[float, float]:
     scale = 2 if k.precision == "fp32" else 1  # fp32 training stores 4-byte activations
     if k.runtime == "native":
         ln = NATIVE_SBH_LN_INPUTS / (t if k.sequence_parallel else 1)
-        full = sbh * (ln + NATIVE_SBH_CASTS + NATIVE_SBH_SHARDED / t) * scale
+        casts = NATIVE_SBH_CASTS_TP_INPUT if native_tp_input_cast(k) else NATIVE_SBH_CASTS
+        full = sbh * (ln + casts + NATIVE_SBH_SHARDED / t) * scale
         if k.compiled:
             full *= NATIVE_COMPILED_ACTIVATION_RATIO
         ckpt = NATIVE_CHECKPOINT_SBH * sbh / (t if k.sequence_parallel else 1)

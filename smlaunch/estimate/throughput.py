@@ -26,7 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import SPOT_PRICE_FRACTION, Gpu, Instance
-from smlaunch.estimate.memory import Knobs, checkpoint_group, native_logits_elements, padded_vocab, stage_params
+from smlaunch.estimate.memory import (
+    Knobs,
+    checkpoint_group,
+    native_logits_elements,
+    native_tp_input_cast,
+    padded_vocab,
+    stage_params,
+)
 
 COMPUTE_EFFICIENCY: dict[str, float] = {
     # Fraction of the dense 16-bit peak reached by the compute of a step (before bubble and communication).
@@ -90,20 +97,27 @@ OPTIMIZER_BYTES_PER_PARAM = {
 }
 DDP_FLAT_BYTES_PER_PARAM = 24
 """DDP semantics in parallelize.py: flatten the fp32 grads (read + write, 8), divide (8), copy back (8)."""
-NATIVE_HOST_TP_LAYER_S = {False: 5.98e-3, True: 1.94e-3}
+NATIVE_HOST_TP_LAYER_S = {False: 5.55e-3, True: 1.59e-3}
 """FITTED. Exposed host time per layer per microbatch (forward + backward) of a tensor-parallel block whose
 DTensor ops are dispatched eagerly (False) or from a per-block compiled graph (True): DTensor's Python dispatch
 and redistribution (~0.1-0.3 ms per op) outruns the GPU kernels, so the GPU waits for the CPU."""
-NATIVE_HOST_SP_FACTOR = 1.65
+NATIVE_HOST_SP_FACTOR = 2.03
 """FITTED (one pair: 774M tp2 ``optimize`` memory vs speed, eager). Sequence parallelism adds DTensor ops per layer
 (SequenceParallel norms, two PrepareModuleInput all-gathers and their backward reduce-scatters)."""
 NATIVE_HOST_PP_MICROBATCH_S = 18.0e-3
 """FITTED. Exposed time per microbatch on a pipeline stage (torch.distributed.pipelining, eager): the schedule's
 Python, per-microbatch autograd.backward call and point-to-point handshakes. Per microbatch, not per layer: the
 three pipeline runs (18, 18, 9 layers per stage) imply 13-20 ms per microbatch, but 0.8-1.9 ms per layer."""
-NATIVE_HOST_RECOMPUTE_FACTOR = 1.57
+NATIVE_HOST_RECOMPUTE_FACTOR = 1.48
 """FITTED. Host time of a checkpointed tensor-parallel layer relative to a plain one: the recomputed forward
 (a third more ops) plus torch.utils.checkpoint's saved-tensor hooks on DTensors."""
+NATIVE_HOST_FSDP_LAYER_S = {False: 0.98e-3, True: 5.38e-3}
+"""FITTED. Exposed time per layer per microbatch of FSDP2 (``shard_optimizer_state`` with rdp > 1; key: tp > 1,
+i.e. parameters that are 2-D (dp, tp) DTensors): fully_shard's per-block pre-forward / post-backward hooks, the
+all-gather copy-in/copy-out and reduce-scatter bookkeeping, run on the host (the collectives' bandwidth is the
+separate data-parallel term). 1-D: the two tp = 1 FSDP runs (774M dp2, 2.7B dp2) give 0.79 and 0.83 ms per
+layer over the rest of the model. 2-D: the three current-code tp2 x dp2 runs (774M; 2.7B twice) give 4.5-5.3 ms
+per layer: every hook and redistribution handles DTensors on the 2-D mesh."""
 H200_141GB = Gpu("H200-SXM-141GB", 139.8, 989.0, True, 450.0)
 """Estimator-side H200 (not in the catalog): 143771 MiB reported, dense bf16 989 TFLOP/s (pytorch-parallel.md §10)."""
 
@@ -217,14 +231,39 @@ def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float
 
 
 def native_host_time(k: Knobs) -> float:
-    """Exposed CPU dispatch per step (per pipeline slot sum, before the bubble), seconds."""
+    """Exposed CPU dispatch per step (per pipeline slot sum, before the bubble), seconds: DTensor TP (x SP,
+    x recompute), FSDP2's per-block hooks, the pipeline schedule."""
     per_layer = 0.0
     if k.tp > 1:
         per_layer = NATIVE_HOST_TP_LAYER_S[k.compiled] * (NATIVE_HOST_SP_FACTOR if k.sequence_parallel else 1.0)
         if checkpoint_group(k.checkpointing, k.stage_layers):
             per_layer *= NATIVE_HOST_RECOMPUTE_FACTOR
+    if k.shard_optimizer_state and k.rdp > 1:
+        per_layer += NATIVE_HOST_FSDP_LAYER_S[k.tp > 1]
     per_microbatch = NATIVE_HOST_PP_MICROBATCH_S if k.pp > 1 else 0.0
     return (per_layer * k.stage_layers + per_microbatch) * k.microbatches
+
+
+def native_tp_comm_bytes_sbh(k: Knobs) -> float:
+    """Native TP traffic of one layer per microbatch, as bytes per s·b·h of all-reduce volume (an all-gather or a
+    reduce-scatter counts half an all-reduce), counted from entrypoints/parallelize.py ``_tp_plan``:
+
+    * without sequence parallelism: forward, attn.c_proj and mlp.c_proj all-reduce their 16-bit outputs (2 x 2);
+      backward, the column-parallel inputs' gradients are all-reduced, once per module with ``tp_fused_input``
+      (2), once per projection q, k, v, c_fc without (4), each 2-byte with ``tp_input_cast``, else fp32 (4 B);
+      a recomputed forward repeats the forward pair;
+    * with sequence parallelism: per module an all-gather of the input (input dtype) and a reduce-scatter of the
+      16-bit output, mirrored in backward, and again in a recomputed forward: d_in + d_out per pass.
+
+    Current code: 8 (12 recomputed), the 4 (6) 16-bit all-reduces of Korthikanti et al. 2022; before 4dc78cd: 20
+    (24)."""
+    d_out = 4 if k.precision == "fp32" else 2
+    d_in = d_out if native_tp_input_cast(k) or k.precision == "fp32" else 4
+    recompute = bool(checkpoint_group(k.checkpointing, k.stage_layers))
+    if k.sequence_parallel:
+        return (d_in + d_out) * (3 if recompute else 2)
+    inputs = 2 if k.tp_fused_input else 4
+    return 2 * d_out + inputs * d_in + (2 * d_out if recompute else 0)
 
 
 def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
@@ -233,7 +272,11 @@ def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
     act_bytes = 2 * s * b * h
     per_layer = 6 if checkpoint_group(k.checkpointing, k.stage_layers) else 4
     tp_link = _link_gbps(instance, k.tp)
-    tp = k.stage_layers * k.microbatches * per_layer * ring_time(act_bytes, k.tp, tp_link)
+    if k.runtime == "native":
+        layer_bytes = native_tp_comm_bytes_sbh(k) * s * b * h
+        tp = k.stage_layers * k.microbatches * ring_time(layer_bytes, k.tp, tp_link)
+    else:
+        tp = k.stage_layers * k.microbatches * per_layer * ring_time(act_bytes, k.tp, tp_link)
     # data parallel: the gradients of one rank, 16-bit, over rdp replicas (placement "cluster": tp, then pp inner)
     grad_bytes = 4 if k.runtime == "native" else 2  # native all-reduces the fp32 gradients
     grads = (k.num_layers / k.pp * 12 * h * h + padded_vocab(k.vocab_size, k.tp) * h) / k.tp * grad_bytes

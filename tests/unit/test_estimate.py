@@ -321,11 +321,60 @@ NATIVE = replace(TINY, precision="bf16", runtime="native", prescaled_batch=True)
 
 
 def test_native_activations_sequence_parallel_shards_only_the_layernorm_inputs():
-    # per s·b·h: LN inputs 8 (/t with SP) + casts 8 (always replicated: cast after the all-gather) + 24/t
+    # per s·b·h: LN inputs 8 (/t with SP) + casts (replicated: cast before the all-gather, gathered in 16 bits)
+    # + 24/t. Current code (tp_input_cast): Block casts ln_1 and ln_2 outputs once each, 2 + 2 = 4
     speed = replace(NATIVE, tp=2, optimize="speed")
     memory = replace(NATIVE, tp=2, optimize="memory")
-    assert layer_activation_bytes(speed) == (SBH * (8 + 8 + 12), 4 * SBH)
-    assert layer_activation_bytes(memory) == (SBH * (4 + 8 + 12), 4 * SBH / 2)
+    assert layer_activation_bytes(speed) == (SBH * (8 + 4 + 12), 4 * SBH)
+    assert layer_activation_bytes(memory) == (SBH * (4 + 4 + 12), 4 * SBH / 2)
+    # before 4dc78cd: autocast cast the fp32 LN output inside q, k, v and c_fc, 3 x 2 + 2 = 8
+    old = replace(speed, tp_input_cast=False, tp_fused_input=False)
+    assert layer_activation_bytes(old) == (SBH * (8 + 8 + 12), 4 * SBH)
+    assert layer_activation_bytes(replace(memory, tp_input_cast=False)) == (SBH * (4 + 8 + 12), 4 * SBH / 2)
+    # tp = 1 has no cast before the block: unchanged 8 + 8 + 24 whatever the knob says
+    assert layer_activation_bytes(NATIVE) == layer_activation_bytes(replace(NATIVE, tp_input_cast=False))
+    assert layer_activation_bytes(NATIVE) == (SBH * 40, 4 * SBH)
+
+
+def test_native_tp_traffic_per_code_variant():
+    from smlaunch.estimate import throughput as tput
+
+    speed = replace(NATIVE, tp=2, optimize="speed")
+    each = replace(speed, checkpointing="each")
+    old = {"tp_input_cast": False, "tp_fused_input": False}
+    cast_only = {"tp_fused_input": False}
+    # all-reduce volume per s·b·h per layer: fwd 2 outputs x 2 B; bwd inputs (2 fused | 4 separate) x (2 | 4 B)
+    assert tput.native_tp_comm_bytes_sbh(speed) == 2 * 2 + 2 * 2  # 8: Korthikanti's 4 16-bit all-reduces
+    assert tput.native_tp_comm_bytes_sbh(each) == 8 + 2 * 2  # recomputed forward: 12
+    assert tput.native_tp_comm_bytes_sbh(replace(speed, **old)) == 2 * 2 + 4 * 4  # 20
+    assert tput.native_tp_comm_bytes_sbh(replace(each, **old)) == 20 + 4  # 24
+    assert tput.native_tp_comm_bytes_sbh(replace(speed, **cast_only)) == 2 * 2 + 4 * 2  # 12
+    assert tput.native_tp_comm_bytes_sbh(replace(each, **cast_only)) == 16
+    # sequence parallel: per pass, AG(in, d_in) + RS(out, 2 B) per module = (d_in + 2) all-reduce volume
+    sp = replace(NATIVE, tp=2, optimize="memory")
+    assert tput.native_tp_comm_bytes_sbh(sp) == (2 + 2) * 2  # 8
+    assert tput.native_tp_comm_bytes_sbh(replace(sp, checkpointing="each")) == (2 + 2) * 3  # 12
+    assert tput.native_tp_comm_bytes_sbh(replace(sp, **old)) == (4 + 2) * 2  # 12: fp32 inputs, always fused
+    # comm_times: L = 2 layers x 3 microbatches x ring(8 B x s·b·h, 2 ranks) = 6 x 8 x 2048 B / NVLink
+    p5 = INSTANCES["ml.p5.48xlarge"]
+    tp_s, _, _ = tput.comm_times(replace(speed, microbatches=3), p5)
+    assert tp_s == pytest.approx(6 * 8 * SBH / (p5.gpu.nvlink_gbps * 1e9))
+    tp_old, _, _ = tput.comm_times(replace(speed, microbatches=3, **old), p5)
+    assert tp_old == pytest.approx(6 * 20 * SBH / (p5.gpu.nvlink_gbps * 1e9))
+
+
+def test_native_fsdp_host_time_per_layer():
+    from smlaunch.estimate import throughput as tput
+
+    fsdp = replace(NATIVE, rdp=2, shard_optimizer_state=True, microbatches=3)
+    # 1-D FSDP2: 2 layers x 3 microbatches x the 1-D constant
+    assert tput.native_host_time(fsdp) == pytest.approx(tput.NATIVE_HOST_FSDP_LAYER_S[False] * 2 * 3)
+    assert tput.native_host_time(replace(fsdp, shard_optimizer_state=False)) == 0.0  # DDP: none
+    assert tput.native_host_time(replace(fsdp, rdp=1)) == 0.0  # shard flag without dp: no FSDP
+    two_d = replace(fsdp, tp=2, optimize="speed")  # TP dispatch + the 2-D FSDP hooks, per layer
+    assert tput.native_host_time(two_d) == pytest.approx(
+        (tput.NATIVE_HOST_TP_LAYER_S[False] + tput.NATIVE_HOST_FSDP_LAYER_S[True]) * 2 * 3
+    )
 
 
 def test_native_compiled_activations_use_the_fitted_ratio():
