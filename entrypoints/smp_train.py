@@ -28,7 +28,7 @@ import runtime
 import smdistributed.modelparallel.torch as smp
 import torch
 from data import TokenSource
-from model import GPT, GPTConfig
+from model import GPT, Block, GPTConfig
 
 SMP_MIRRORS = (  # script hyperparameters passed to smp.init under the same names
     "tensor_parallel_degree",
@@ -81,8 +81,48 @@ def build_model(args) -> GPT:
         vocab_size=args.vocab_size,
     )
     torch.manual_seed(args.seed)
+    if smp.tp_size() > 1:
+        register_block_for_tp()
     with smp.model_creation(tensor_parallelism=smp.tp_size() > 1, dtype=model_dtype(args)):
         return GPT(config, padded_vocab_size=config.padded_vocab_size(smp.tp_size()))
+
+
+def register_block_for_tp() -> None:
+    """Tell SMP that our pre-LayerNorm GPT-2 `Block` is an `smp.nn.DistributedTransformerLayer`.
+
+    SMP v1 splits only the modules it knows (Hugging Face GPT-2, BERT, ...) or that are registered; an
+    unregistered custom block would be replicated on every tensor-parallel rank. The hooks translate the
+    block's constructor and forward to the distributed layer's (SMP docs, "tp_register_with_module": the
+    init hook's signature must match `Block.__init__` exactly; the layer takes and returns a tuple
+    `(hidden_states, attention_mask)`, the mask an additive [N, 1, 1, S] tensor; causality comes from
+    `causal_mask_size`). The token embedding and the tied head stay replicated.
+    """
+
+    def init_hook(config: GPTConfig):
+        return (), {
+            "num_attention_heads": config.num_heads,
+            "attention_head_size": config.hidden_width // config.num_heads,
+            "hidden_size": config.hidden_width,
+            "intermediate_size": 4 * config.hidden_width,
+            "attention_dropout_prob": 0.0,
+            "hidden_dropout_prob": 0.0,
+            "activation": "gelu",
+            "layernorm_epsilon": 1e-5,
+            "initializer_range": 0.02,
+            "use_normal_initialization": True,
+            "causal_mask_size": config.seq_length,
+            "pre_layernorm": True,
+            "post_layernorm": False,
+        }
+
+    def forward_hook(x: torch.Tensor):
+        no_mask = torch.zeros(x.shape[0], 1, 1, x.shape[1], dtype=x.dtype, device=x.device)
+        return ((x, no_mask),), {}
+
+    def return_hook(outputs):
+        return outputs[0]
+
+    smp.tp_register_with_module(Block, smp.nn.DistributedTransformerLayer, init_hook, forward_hook, return_hook)
 
 
 def build_optimizer(module: torch.nn.Module, args) -> torch.optim.Optimizer:

@@ -363,3 +363,36 @@ def test_fake_validates_activation_checkpointing(smp):
     assert torch.equal(model(torch.ones(1, 2)), expected)
     with pytest.raises(smp.SMPValidationError, match="only one model"):
         smp.DistributedModel(torch.nn.Linear(1, 1))
+
+
+def test_tp_registers_our_block_as_smp_transformer_layer(smp, monkeypatch):
+    """With tp > 1 the custom GPT-2 block must be registered, or real SMP would replicate it on every tp rank."""
+    monkeypatch.syspath_prepend(os.path.join(REPO, "entrypoints"))
+    import smp_train
+    import torch
+    from model import Block, GPTConfig
+
+    smp_train.register_block_for_tp()
+    dist_cls, init_hook, forward_hook, return_hook = smp.TP_REGISTRY[Block]
+    assert dist_cls is smp.nn.DistributedTransformerLayer
+    args, kwargs = init_hook(GPTConfig(num_layers=2, hidden_width=64, num_heads=4, seq_length=32, vocab_size=256))
+    assert args == ()
+    assert kwargs["num_attention_heads"] == 4 and kwargs["attention_head_size"] == 16
+    assert kwargs["hidden_size"] == 64 and kwargs["intermediate_size"] == 256
+    assert kwargs["causal_mask_size"] == 32 and kwargs["pre_layernorm"] and not kwargs["post_layernorm"]
+    x = torch.randn(3, 32, 64)
+    (inputs,), fkwargs = forward_hook(x)
+    hidden, mask = inputs
+    assert hidden is x and fkwargs == {}
+    assert mask.shape == (3, 1, 1, 32) and not mask.any()  # additive mask of zeros: causality is built in
+    assert return_hook((hidden, mask)) is hidden
+    sys.modules.pop("smp_train", None)
+
+
+def test_fake_rejects_an_init_hook_that_does_not_match_the_module(smp):
+    class Layer(torch.nn.Module):
+        def __init__(self, width: int, heads: int = 4) -> None:
+            super().__init__()
+
+    with pytest.raises(smp.SMPValidationError, match=r"does not match Layer\.__init__"):
+        smp.tp_register_with_module(Layer, smp.nn.DistributedTransformerLayer, lambda width: ((), {}))

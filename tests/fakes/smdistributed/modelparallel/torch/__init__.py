@@ -48,6 +48,7 @@ import json
 import os
 import re
 import shutil
+import types
 
 import torch
 from torch.utils.checkpoint import checkpoint as _torch_checkpoint
@@ -97,6 +98,7 @@ def reset() -> None:
     """Forget init, model, optimizer and recorded calls (for in-process tests)."""
     _state.clear()
     CALLS.clear()
+    TP_REGISTRY.clear()
 
 
 def _describe(value):
@@ -350,6 +352,28 @@ def delay_param_initialization(enabled: bool = True):
     _record("delay_param_initialization", enabled=enabled)
     _config()
     yield
+
+
+TP_REGISTRY: dict[type, tuple] = {}
+"""Module class -> (distributed class, init_hook, forward_hook, return_hook), as tp_register_with_module got them."""
+
+
+def tp_register_with_module(module_cls, dist_module, init_hook=None, forward_hook=None, return_hook=None) -> None:
+    """Record a registration; like SMP, require the init hook's signature to match ``module_cls.__init__``."""
+    _record("tp_register_with_module", module_cls.__name__, dist_module.__name__)
+    if init_hook is not None:
+        wanted = list(inspect.signature(module_cls.__init__).parameters.values())[1:]
+        got = list(inspect.signature(init_hook).parameters.values())
+        if [(p.name, p.kind, p.default) for p in wanted] != [(p.name, p.kind, p.default) for p in got]:
+            raise SMPValidationError(f"init_hook signature {got} does not match {module_cls.__name__}.__init__")
+    TP_REGISTRY[module_cls] = (dist_module, init_hook, forward_hook, return_hook)
+
+
+class _DistributedTransformerLayerStub:
+    """Stands in for ``smp.nn.DistributedTransformerLayer`` (the fake never builds distributed modules)."""
+
+
+nn = types.SimpleNamespace(DistributedTransformerLayer=_DistributedTransformerLayerStub)
 
 
 # ------------------------------------------------------------------------------------------------ DistributedModel
