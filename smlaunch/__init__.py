@@ -16,8 +16,6 @@ kernel the results display as HTML (see :mod:`smlaunch.display`).
 """
 
 import importlib as _importlib
-import sys as _sys
-import types as _types
 import typing as _typing
 
 from smlaunch.errors import (
@@ -35,11 +33,11 @@ from smlaunch.errors import (
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from smlaunch.api import attach, estimate, load_spec, plan, render, run_local, starter, submit, validate
     from smlaunch.backends.recording import RecordingBackend
-    from smlaunch.estimate import Estimate
-    from smlaunch.estimate.planner import PlanResult
+    from smlaunch.estimator import Estimate
+    from smlaunch.estimator.planner import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
-    from smlaunch.render import LaunchRequest
+    from smlaunch.request import LaunchRequest
     from smlaunch.spec.findings import Finding, Report
     from smlaunch.spec.models import JobSpec
 
@@ -84,13 +82,13 @@ _LAZY: dict[str, str] = {
         "smlaunch.api",
     ),
     "DryRun": "smlaunch.jobs",
-    "Estimate": "smlaunch.estimate",
+    "Estimate": "smlaunch.estimator",
     "Finding": "smlaunch.spec.findings",
     "JobHandle": "smlaunch.jobs",
     "JobSpec": "smlaunch.spec.models",
-    "LaunchRequest": "smlaunch.render",
+    "LaunchRequest": "smlaunch.request",
     "LocalRun": "smlaunch.local",
-    "PlanResult": "smlaunch.estimate.planner",
+    "PlanResult": "smlaunch.estimator.planner",
     "RecordingBackend": "smlaunch.backends.recording",
     "Report": "smlaunch.spec.findings",
 }
@@ -107,20 +105,3 @@ def __getattr__(name: str) -> _typing.Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(_types.ModuleType):
-    """``smlaunch.render`` and ``smlaunch.estimate`` are both API functions and submodules.
-
-    Importing a submodule makes the import system set it as an attribute of the package, which would hide
-    the function of the same name; the public API wins. Import the submodules with ``from smlaunch.render
-    import ...`` (or ``importlib.import_module``), as the library does.
-    """
-
-    def __setattr__(self, name: str, value: _typing.Any) -> None:
-        if name in _LAZY and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from smlaunch.errors import PlanError, SpecError
-from smlaunch.render import LaunchRequest
-from smlaunch.render import render as _render
+from smlaunch.request import LaunchRequest
+from smlaunch.request import render as _render
 from smlaunch.spec.findings import Finding, Report
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.models import JobSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from smlaunch.backends import Backend
-    from smlaunch.estimate import Estimate
-    from smlaunch.estimate.planner import PlanResult
+    from smlaunch.estimator import Estimate
+    from smlaunch.estimator.planner import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
 
@@ -122,7 +122,7 @@ def estimate(spec: SpecLike, *, overrides: Overrides = ()) -> Estimate:
     >>> est = estimate("job.yaml", overrides={"smp.tensor_parallel_degree": 4})  # doctest: +SKIP
     >>> est.fits, est.memory.total_gib, est.gpu_memory_gib, est.throughput.tokens_per_s  # doctest: +SKIP
     """
-    from smlaunch.estimate import estimate as _estimate
+    from smlaunch.estimator import estimate as _estimate
 
     return _shown(_estimate(_spec(spec, overrides)))
 
@@ -147,7 +147,7 @@ def plan(
     >>> best = result.best.estimate.knobs; (best.tp, best.pp, best.microbatches)  # doctest: +SKIP
     >>> plan("job.yaml").best.spec["smp"]  # doctest: +SKIP
     """
-    from smlaunch.estimate import plan as _plan
+    from smlaunch.estimator import plan as _plan
 
     spec = _job_spec_or_none(model, overrides)
     if spec is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from smlaunch.backends import Backend, Submission
 from smlaunch.errors import PlanError, SubmitError, ValidationFailed
-from smlaunch.render import LaunchRequest, render
+from smlaunch.request import LaunchRequest, render
 from smlaunch.spec.findings import Report
 from smlaunch.spec.models import JobSpec
 
@@ -34,7 +34,7 @@ class Prepared:
 
     spec: JobSpec
     report: Report
-    estimate: Any  # smlaunch.estimate.Estimate, or None when the instance type is unknown to the estimator
+    estimate: Any  # smlaunch.estimator.Estimate, or None when the instance type is unknown to the estimator
     request: LaunchRequest
     job_name: str
 
@@ -282,7 +282,7 @@ def _sagemaker_backend(region: str | None) -> Backend:
 
 
 def _estimate(spec: JobSpec) -> Any:
-    from smlaunch.estimate import estimate
+    from smlaunch.estimator import estimate
 
     try:
         return estimate(spec)

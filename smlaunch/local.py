@@ -5,7 +5,7 @@
     run.metrics["last_loss"], run.run_dir
 
 ``plan_local`` is pure apart from counting GPUs: it adapts the spec to this machine (:mod:`smlaunch.shrink`),
-renders it exactly as ``submit`` would (:func:`smlaunch.render.render`) and resolves the data channels.
+renders it exactly as ``submit`` would (:func:`smlaunch.request.render`) and resolves the data channels.
 ``launch`` lays out the run directory (:mod:`smlaunch.local_layout`), starts
 
     python -m torch.distributed.run --standalone --nproc-per-node N --log-dir <run>/logs/ranks --tee 3 \\
@@ -35,7 +35,7 @@ from typing import Any
 
 from smlaunch import local_layout
 from smlaunch.errors import LocalRunError, MissingDependency
-from smlaunch.render import LaunchRequest, render
+from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
 from smlaunch.spec.models import JobSpec
 

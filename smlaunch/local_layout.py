@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smlaunch.render import LaunchRequest
+from smlaunch.request import LaunchRequest
 
 HOST = "algo-1"
 GROUP = "homogeneousCluster"

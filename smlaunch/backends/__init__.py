@@ -1,4 +1,4 @@
-"""Backends launch a :class:`~smlaunch.render.LaunchRequest` and manage the job it becomes.
+"""Backends launch a :class:`~smlaunch.request.LaunchRequest` and manage the job it becomes.
 
     Backend (protocol)
     ├── SageMakerBackend   smlaunch.backends.sagemaker: SDK v2 ``PyTorch`` estimator (the only module that
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from smlaunch.render import LaunchRequest
+from smlaunch.request import LaunchRequest
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 """CloudWatch log group of every training job; streams are ``<job>/algo-N-<epoch seconds>``."""

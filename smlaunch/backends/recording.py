@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smlaunch.errors import JobNotFound
-from smlaunch.render import LaunchRequest
+from smlaunch.request import LaunchRequest
 
 
 class RecordingBackend:

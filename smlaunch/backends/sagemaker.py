@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from smlaunch.backends import LOG_GROUP, Submission, console_url, host_of
 from smlaunch.errors import JobNotFound, MissingDependency, SubmitError
-from smlaunch.render import LaunchRequest
+from smlaunch.request import LaunchRequest
 
 INSTALL_HINT = "pip install 'smlaunch[sagemaker]'"
 ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")

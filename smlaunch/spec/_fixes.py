@@ -52,7 +52,7 @@ class Rule:
     def __call__(self, spec: JobSpec, lay: Layout) -> list[Finding]:
         found = []
         for item in self.func(spec, lay):
-            if isinstance(item, Finding):  # e.g. from smlaunch.estimate: keeps its own id and severity
+            if isinstance(item, Finding):  # e.g. from smlaunch.estimator: keeps its own id and severity
                 line = item.line if item.line is not None else _line(spec, tuple(item.field.split(".")))
                 found.append(replace(item, line=line))
             else:

@@ -12,7 +12,7 @@ import yaml
 from smlaunch import jobs
 from smlaunch.backends import RecordingBackend, host_of
 from smlaunch.progress import Progress, format_duration, parse_step_line
-from smlaunch.render import render
+from smlaunch.request import render
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter
 from tests.integration.aws_fixtures import ROLE, no_network  # noqa: F401  (fixture)

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from smlaunch import jobs
 from smlaunch.errors import JobNotFound, SubmitError, ValidationFailed
-from smlaunch.render import render
+from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from smlaunch.cli import cli, main
 from smlaunch.errors import PlanError
-from smlaunch.estimate import plan
+from smlaunch.estimator import plan
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import check
 

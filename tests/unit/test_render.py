@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from smlaunch.errors import RenderError
-from smlaunch.render import render
+from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import STARTERS, starter

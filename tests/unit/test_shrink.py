@@ -7,7 +7,7 @@ import itertools
 import pytest
 import yaml
 
-from smlaunch.render import render
+from smlaunch.request import render
 from smlaunch.shrink import CPU_BUDGET_PARAMS, adapt, padded_vocab
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter

@@ -6,7 +6,7 @@ that shows the arithmetic, and the smallest fix as YAML-ish text. :func:`check` 
 computed once), fills rule id, severity and YAML line, and returns a :class:`Report`, errors first.
 
 Groups: ``CLU`` cluster and instance, ``SMP`` SMP v1 parameters and parallel arithmetic, ``MOD`` model shape
-vs degrees, ``JOB`` framework, spot, data and estimator settings, ``MEM`` memory fit (:mod:`smlaunch.estimate`).
+vs degrees, ``JOB`` framework, spot, data and estimator settings, ``MEM`` memory fit (:mod:`smlaunch.estimator`).
 Sources: smp-v1.md §3, §4.3, §5, §9 and AWS's "model parallel best practices" page.
 """
 

@@ -1,4 +1,4 @@
-"""The memory rule (``MEM``): the estimate of :mod:`smlaunch.estimate` against the GPU."""
+"""The memory rule (``MEM``): the estimate of :mod:`smlaunch.estimator` against the GPU."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from smlaunch.spec.models import JobSpec
 
 @rule("MEM001", "memory-fits", "error")
 def _memory(spec: JobSpec, lay: Layout) -> Iterable[Finding]:
-    """The per-rank memory estimate fits the GPU (smlaunch.estimate; nothing while it is not installed)."""
+    """The per-rank memory estimate fits the GPU (smlaunch.estimator; nothing while it is not installed)."""
     try:
-        from smlaunch.estimate import memory_findings
+        from smlaunch.estimator import memory_findings
     except ModuleNotFoundError as exc:
-        if exc.name != "smlaunch.estimate":
+        if exc.name != "smlaunch.estimator":
             raise
         return []
     return memory_findings(spec)

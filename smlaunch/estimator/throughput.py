@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import SPOT_PRICE_FRACTION, Gpu, Instance
-from smlaunch.estimate.memory import (
+from smlaunch.estimator.memory import (
     Knobs,
     checkpoint_group,
     native_logits_elements,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from smlaunch.catalog import Instance
-from smlaunch.estimate.memory import Knobs, estimate_memory
+from smlaunch.estimator.memory import Knobs, estimate_memory
 
 
 def _fits_without(k: Knobs, capacity: float, **changes) -> tuple[bool, float]:
@@ -98,7 +98,7 @@ def refit(spec) -> tuple[dict, list[str]]:
     Returns the ``{dotted field: value}`` changes and the steps taken, in order. Raises PlanError if nothing fits.
     """
     from smlaunch.errors import PlanError
-    from smlaunch.estimate import estimate
+    from smlaunch.estimator import estimate
 
     changes: dict = {}
     steps: list[str] = []

@@ -4,8 +4,8 @@
     memory_findings(spec) -> [Finding]    MEM001 when the estimate exceeds the GPU, with checked fixes
     plan(...) -> PlanResult               every valid configuration of a model on a cluster, fastest first
 
-The model lives in :mod:`~smlaunch.estimate.memory` (terms and constants with their sources) and
-:mod:`~smlaunch.estimate.throughput`; the search in :mod:`~smlaunch.estimate.planner`. Pure Python and
+The model lives in :mod:`~smlaunch.estimator.memory` (terms and constants with their sources) and
+:mod:`~smlaunch.estimator.throughput`; the search in :mod:`~smlaunch.estimator.planner`. Pure Python and
 cheap to import: ``validate`` loads it for the memory rule.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import INSTANCES, Instance
-from smlaunch.estimate.memory import Knobs, MemoryEstimate, estimate_memory
-from smlaunch.estimate.throughput import H200_141GB, Run, Throughput, estimate_throughput
+from smlaunch.estimator.memory import Knobs, MemoryEstimate, estimate_memory
+from smlaunch.estimator.throughput import H200_141GB, Run, Throughput, estimate_throughput
 from smlaunch.layout import Layout, layout
 from smlaunch.spec.models import JobSpec
 
@@ -147,13 +147,13 @@ def estimate(spec: JobSpec) -> Estimate:
 
 def memory_findings(spec: JobSpec) -> list:
     """``MEM001`` when the estimate exceeds the GPU's memory, with the cheapest checked fixes; else []."""
-    from smlaunch.estimate.fixes import memory_findings as _findings
+    from smlaunch.estimator.fixes import memory_findings as _findings
 
     return _findings(spec)
 
 
 def plan(*args, **kwargs):
-    """See :func:`smlaunch.estimate.planner.plan`."""
-    from smlaunch.estimate.planner import plan as _plan
+    """See :func:`smlaunch.estimator.planner.plan`."""
+    from smlaunch.estimator.planner import plan as _plan
 
     return _plan(*args, **kwargs)
