@@ -14,7 +14,8 @@ all per pipeline slot; plus the un-overlapped DDP all-reduce and the bandwidth-b
     step = (gemm + non-gemm + tp comm + host) / (1 - bubble) + dp comm + optimizer
 
 Communication times use ring collectives, 2·(n-1)/n · bytes / bandwidth, over NVLink inside a node and the
-instance's network (EFA) across nodes, where the node's NICs are shared by its GPUs. Tensor parallelism moves
+instance's network (EFA) across nodes, where the node's NICs are shared by the data-parallel groups that
+cross it (a group with m ranks per node reduces hierarchically at m x the per-GPU share). Tensor parallelism moves
 4 all-reduces (or all-gather + reduce-scatter pairs) of b·s·h 16-bit values per layer per microbatch, 6 with
 recompute (Korthikanti et al. 2022 §4.2.2); it is not overlapped. Data-parallel gradient reduction (all-reduce,
 or reduce-scatter + all-gather when the optimizer is sharded: the same volume) over rdp overlaps with backward:
@@ -194,6 +195,19 @@ def _inter_node_gbps(instance: Instance) -> float:
     return instance.network_gbps / 8 / instance.num_gpus
 
 
+def _dp_members_per_node(k: Knobs, instance: Instance) -> int:
+    """Ranks of one data-parallel group on one node (placement "cluster": tp, then pp, inside).
+
+    A group with m ranks on each node reduces hierarchically (NCCL rings use every NIC of the node): inside the
+    node over NVLink, then m inter-node rings of 1/m of the bytes each, in parallel. Its inter-node bandwidth is
+    therefore m x the per-GPU share of the node's network: tp 8 on 8 GPUs leaves m = 1 (8 groups share the NICs),
+    pure data parallelism has m = 8 (the whole node's network for one group).
+    """
+    if k.tp * k.pp * k.rdp <= instance.num_gpus:
+        return 1  # the group fits in a node: NVLink, no sharing of the network
+    return max(1, instance.num_gpus // (k.tp * k.pp))
+
+
 def _link_gbps(instance: Instance, span: int) -> float:
     """Bandwidth per GPU of a group of ``span`` consecutive ranks: NVLink if it fits in a node, else network."""
     return instance.gpu.nvlink_gbps if span <= instance.num_gpus else _inter_node_gbps(instance)
@@ -280,7 +294,7 @@ def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
     # data parallel: the gradients of one rank, 16-bit, over rdp replicas (placement "cluster": tp, then pp inner)
     grad_bytes = 4 if k.runtime == "native" else 2  # native all-reduces the fp32 gradients
     grads = (k.num_layers / k.pp * 12 * h * h + padded_vocab(k.vocab_size, k.tp) * h) / k.tp * grad_bytes
-    dp_link = _link_gbps(instance, k.tp * k.pp * k.rdp)
+    dp_link = _link_gbps(instance, k.tp * k.pp * k.rdp) * _dp_members_per_node(k, instance)
     dp = ring_time(grads, k.rdp, dp_link) * (1.0 if k.runtime == "native" else DP_EXPOSED)  # native: one flat
     # all-reduce after backward, nothing overlapped
     if k.shard_optimizer_state or k.sharded_data_parallel_degree > 1:

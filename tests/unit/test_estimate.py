@@ -473,3 +473,30 @@ def test_native_runtime_leaves_the_smp_efficiency_alone():
     assert efficiency(big, h100) == pytest.approx(COMPUTE_EFFICIENCY[h100.name] * penalty)
     native = efficiency(replace(big, runtime="native"), h100)
     assert native == pytest.approx(NATIVE_GEMM_EFFICIENCY[h100.name] * penalty)
+
+
+@pytest.mark.parametrize(
+    ("tp", "pp", "rdp", "members"),
+    [
+        (8, 1, 16, 1),  # tp fills the node: 8 data-parallel groups share its NICs
+        (4, 1, 32, 2),  # two ranks of each group per node
+        (1, 1, 256, 8),  # pure data parallelism: one group uses the whole node's network
+        (2, 2, 8, 2),
+        (1, 1, 8, 1),  # the group fits in one node: NVLink, no network
+    ],
+)
+def test_data_parallel_groups_reduce_hierarchically_across_nodes(tp, pp, rdp, members):
+    from smlaunch.estimator.throughput import _dp_members_per_node
+
+    knobs = replace(TINY, tp=tp, pp=pp, rdp=rdp)
+    assert _dp_members_per_node(knobs, INSTANCES["ml.p4d.24xlarge"]) == members
+
+
+def test_pure_data_parallel_gradient_reduction_uses_the_whole_node_network():
+    from smlaunch.estimator.throughput import comm_times
+
+    p4d = INSTANCES["ml.p4d.24xlarge"]
+    grads_bytes = (2 * 12 * 64 * 64 + 128 * 64) * 2  # 2 layers x 12 h^2 + padded vocab x h, 16-bit
+    _, dp, _ = comm_times(replace(TINY, rdp=256), p4d)
+    node_gbps = p4d.network_gbps / 8  # 400 Gbit/s = 50 GB/s, all 8 NICs' worth for the one group
+    assert dp == pytest.approx(2 * 255 / 256 * grads_bytes / (node_gbps * 1e9) * 0.5)  # DP_EXPOSED = 0.5
