@@ -9,6 +9,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import sys
 
 import torch
@@ -87,3 +88,42 @@ def lr_at(step: int, args) -> float:
     span = max(1, args.max_steps - args.warmup_steps)
     ratio = min(1.0, (step - args.warmup_steps) / span)
     return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (args.lr - args.min_lr)
+
+
+def run_metrics(
+    *,
+    backend,
+    world,
+    layout,
+    losses,
+    times,
+    start_step,
+    global_batch,
+    tokens_per_step,
+    flops_per_token,
+    mems,
+    checkpoint,
+) -> dict:
+    """metrics.json (docs/entrypoint-contract.md). Step time: the median after the first quarter of the steps
+    (compile and warm-up), at least the first step skipped."""
+    warm = times[min(len(times) - 1, max(1, len(times) // 4)) :] if times else [0.0]
+    step_time = statistics.median(warm)
+    tps = tokens_per_step / step_time if step_time else 0.0
+    return {
+        "backend": backend,
+        "world_size": world,
+        "layout": layout,
+        "steps": len(losses),
+        "start_step": start_step,
+        "losses": losses,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "tokens_per_s": tps,
+        "step_time_s": step_time,
+        "mfu": mfu(tps, flops_per_token, world),
+        "peak_mem_gib_per_rank": mems,
+        "checkpoint": checkpoint,
+        "step_times_s": times,
+        "global_batch": global_batch,
+        "flops_per_token": flops_per_token,
+    }

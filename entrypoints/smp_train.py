@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import sys
 import time
 
@@ -275,28 +274,20 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
 
 
 def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_token, checkpoint, device) -> dict:
-    """metrics.json content (docs/entrypoint-contract.md); the step time is a median that skips warm-up steps."""
-    warm = times[min(len(times) - 1, max(1, len(times) // 4)) :] if times else [0.0]
-    step_time = statistics.median(warm)
-    tps = tokens_per_step / step_time if step_time else 0.0
-    return {
-        "backend": "smp",
-        "world_size": smp.size(),
-        "layout": {"tp": smp.tp_size(), "pp": smp.pp_size(), "dp": smp.rdp_size()},
-        "steps": len(losses),
-        "start_step": start_step,
-        "losses": losses,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "tokens_per_s": tps,
-        "step_time_s": step_time,
-        "mfu": runtime.mfu(tps, flops_per_token, smp.size()),
-        "peak_mem_gib_per_rank": smp.allgather(runtime.peak_mem_gib(device), smp.CommGroup.WORLD),
-        "checkpoint": checkpoint,
-        "step_times_s": times,
-        "global_batch": tokens_per_step // args.seq_length,
-        "flops_per_token": flops_per_token,
-    }
+    """metrics.json content (docs/entrypoint-contract.md), the same keys as the native path's."""
+    return runtime.run_metrics(
+        backend="smp",
+        world=smp.size(),
+        layout={"tp": smp.tp_size(), "pp": smp.pp_size(), "dp": smp.rdp_size()},
+        losses=losses,
+        times=times,
+        start_step=start_step,
+        global_batch=tokens_per_step // args.seq_length,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=flops_per_token,
+        mems=smp.allgather(runtime.peak_mem_gib(device), smp.CommGroup.WORLD),
+        checkpoint=checkpoint,
+    )
 
 
 def run(args) -> None:

@@ -39,7 +39,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import sys
 import time
 import traceback
@@ -371,30 +370,20 @@ def finish(args, *, layout, world, device, losses, times, start_step, tokens_per
     dist.all_gather_object(mems, runtime.peak_mem_gib(device))
     if dist.get_rank() != 0:
         return
-    warm = times[min(len(times) - 1, max(1, len(times) // 4)) :] if times else [0.0]  # skip compile / warm-up steps
-    step_time = statistics.median(warm)
-    tps = tokens_per_step / step_time if step_time else 0.0
-    runtime.write_metrics(
-        args.output_data_dir,
-        {
-            "backend": "native",
-            "world_size": world,
-            "layout": {"tp": layout.tp, "pp": layout.pp, "dp": layout.dp},
-            "steps": len(losses),
-            "start_step": start_step,
-            "losses": losses,
-            "first_loss": losses[0] if losses else None,
-            "last_loss": losses[-1] if losses else None,
-            "tokens_per_s": tps,
-            "step_time_s": step_time,
-            "mfu": runtime.mfu(tps, flops_per_token, world),
-            "peak_mem_gib_per_rank": mems,
-            "checkpoint": checkpoint,
-            "step_times_s": times,
-            "global_batch": layout.global_batch,
-            "flops_per_token": flops_per_token,
-        },
+    metrics = runtime.run_metrics(
+        backend="native",
+        world=world,
+        layout={"tp": layout.tp, "pp": layout.pp, "dp": layout.dp},
+        losses=losses,
+        times=times,
+        start_step=start_step,
+        global_batch=layout.global_batch,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=flops_per_token,
+        mems=mems,
+        checkpoint=checkpoint,
     )
+    runtime.write_metrics(args.output_data_dir, metrics)
 
 
 def main(argv=None) -> None:
