@@ -170,45 +170,11 @@ def estimate_html(est: Any) -> str:
 
 # -- plans
 
-PLAN_COLUMNS = (
-    "#",
-    "tp",
-    "pp",
-    "mb",
-    "active",
-    "batch",
-    "prescaled",
-    "shard opt",
-    "checkpointing",
-    "offload",
-    "GiB/GPU",
-    "tokens/s",
-    "step s",
-    "cost $",
-)
-
 
 def plan_html(result: Any) -> str:
     """A :class:`~smlaunch.estimator.planner.PlanResult`: the top configurations, fastest first, and why."""
     rows = []
-    for rank, c in enumerate(result.candidates, 1):
-        k, e = c.estimate.knobs, c.estimate
-        cells = [
-            rank,
-            k.tp,
-            k.pp,
-            k.microbatches,
-            k.active_microbatches if k.pp > 1 else "-",
-            c.spec["training"]["batch_size"],
-            _yes(k.prescaled_batch),
-            _yes(k.shard_optimizer_state),
-            k.checkpointing,
-            _yes(k.offload_activations),
-            f"{e.memory.total_gib:.1f}",
-            f"{e.throughput.tokens_per_s:,.0f}",
-            f"{e.throughput.step_time_s:.2f}",
-            f"{e.throughput.cost_usd:,.0f}",
-        ]
+    for rank, cells in enumerate(result.rows(), 1):
         style = ' style="background:#e8f5e9"' if rank == 1 else ""
         rows.append(
             f"<tr{style}>"
@@ -221,7 +187,7 @@ def plan_html(result: Any) -> str:
     )
     return (
         f'<div class="smlaunch-plan" style="{_BOX}">{head}<table style="border-collapse:collapse">'
-        f"{_th(PLAN_COLUMNS, left=(8,))}{''.join(rows)}</table>"
+        f"{_th(result.COLUMNS, left=(8,))}{''.join(rows)}</table>"
         f'<div style="margin-top:4px;max-width:900px">{escape(result.explanation)}</div></div>'
     )
 

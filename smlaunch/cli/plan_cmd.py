@@ -98,44 +98,9 @@ def render(result) -> None:
     table = Table(
         title=f"{result.considered:,} configurations considered, {len(result.feasible):,} fit", title_justify="left"
     )
-    for name in (
-        "#",
-        "tp",
-        "pp",
-        "mb",
-        "active",
-        "batch",
-        "presc",
-        "shard",
-        "ckpt",
-        "offl",
-        "GiB/GPU",
-        "tokens/s",
-        "step s",
-        "cost $",
-    ):
-        table.add_column(name, justify="right" if name not in ("ckpt",) else "left")
-    for rank, c in enumerate(result.candidates, 1):
-        k, e = c.estimate.knobs, c.estimate
-        table.add_row(
-            str(rank),
-            str(k.tp),
-            str(k.pp),
-            str(k.microbatches),
-            str(k.active_microbatches if k.pp > 1 else "-"),
-            str(c.spec["training"]["batch_size"]),
-            _yes(k.prescaled_batch),
-            _yes(k.shard_optimizer_state),
-            k.checkpointing,
-            _yes(k.offload_activations),
-            f"{e.memory.total_gib:.1f}",
-            f"{e.throughput.tokens_per_s:,.0f}",
-            f"{e.throughput.step_time_s:.2f}",
-            f"{e.throughput.cost_usd:,.0f}",
-        )
+    for name in result.COLUMNS:
+        table.add_column(name, justify="left" if name == "checkpointing" else "right")
+    for cells in result.rows():
+        table.add_row(*cells)
     console.print(table)
     console.print(result.explanation)
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "-"

@@ -125,3 +125,13 @@ def test_cli_plan_text_table(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "tokens/s" in result.output and "configurations considered" in result.output
+
+
+def test_plan_keeps_ten_percent_of_gpu_memory_free():
+    """The estimate is within ~8% of measured peaks, so the planner never proposes more than 90% of the GPU."""
+    from smlaunch.estimator.planner import PLAN_HEADROOM
+
+    result = plan("gpt2-30b", instance_type="ml.p4d.24xlarge", instance_count=16, top=20)
+    limit = 40.0 * (1 - PLAN_HEADROOM)
+    assert all(c.estimate.memory.total_gib <= limit for c in result.candidates)
+    assert max(c.estimate.memory.total_gib for c in result.candidates) > 30  # the margin binds, not just passes
