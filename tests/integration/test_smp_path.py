@@ -107,20 +107,22 @@ def train(tmp, *, mp_parameters=None, **hp) -> Run:
     return Run(tmp, proc)
 
 
+RUN20 = {
+    "max_steps": 20,
+    "microbatches": 2,
+    "prescaled_batch": 1,
+    "activation_checkpointing": 1,
+    "activation_strategy": "contiguous",
+    "checkpoint_every_steps": 10,
+    "delayed_parameter_initialization": 1,
+    "optimize": "speed",
+}
+
+
 @pytest.fixture(scope="module")
 def run20(tmp_path_factory):
     """20 steps: 2 microbatches, prescaled batch (rdp sharding), contiguous checkpointing, checkpoint every 10."""
-    run = train(
-        tmp_path_factory.mktemp("run20"),
-        max_steps=20,
-        microbatches=2,
-        prescaled_batch=1,
-        activation_checkpointing=1,
-        activation_strategy="contiguous",
-        checkpoint_every_steps=10,
-        delayed_parameter_initialization=1,
-        optimize="speed",
-    )
+    run = train(tmp_path_factory.mktemp("run20"), **RUN20)
     assert run.proc.returncode == 0, run.proc.stderr
     return run
 
@@ -215,17 +217,7 @@ def test_rerun_resumes_exactly(run20, tmp_path):
     """Restart from the step-10 checkpoint: steps 11..20 reproduce the first run's losses."""
     shutil.copytree(os.path.join(run20.tmp, "ck"), tmp_path / "ck")
     (tmp_path / "ck" / "newest").write_text("step_00000010")
-    run = train(
-        tmp_path,
-        max_steps=20,
-        microbatches=2,
-        prescaled_batch=1,
-        activation_checkpointing=1,
-        activation_strategy="contiguous",
-        checkpoint_every_steps=10,
-        delayed_parameter_initialization=1,
-        optimize="speed",
-    )
+    run = train(tmp_path, **RUN20)  # the very same hyperparameters, or the losses could not match
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.names.index("resume_from_checkpoint") < run.names.index("step")
     assert run.first("resume_from_checkpoint")["kwargs"]["tag"] is None  # found through `newest`
