@@ -20,7 +20,7 @@ ARGS = ["--model", "gpt2-60b", "--instance-type", "ml.p4d.24xlarge", "--instance
 
 
 def time_inprocess(runs: int, global_batch: int | None) -> list[float]:
-    from smlaunch.estimator import plan
+    from smlaunch.costmodel import plan
 
     times = []
     for _ in range(runs):

@@ -8,7 +8,7 @@
 Each measured configuration (a PyTorch-native run of entrypoints/train_gpt2.py on H100/H200) becomes a job spec
 (ml.p5.48xlarge for H100, the estimator-side ml.p5e.48xlarge for H200, one host, processes_per_host = num_gpus),
 then the estimator's knobs with ``runtime="native"`` and what the run did (``compiled``, ``pipeline``, the
-in-flight cap, the AdamW variant): smlaunch/estimator/memory.py ``estimate_native_memory`` and the native terms of
+in-flight cap, the AdamW variant): smlaunch/costmodel/memory.py ``estimate_native_memory`` and the native terms of
 throughput.py. Predicted memory is the *allocated* peak (no CUDA context, NCCL or fragmentation:
 ``torch.cuda.max_memory_allocated`` does not see them). Targets: memory within 10%, step time within 25%, on
 every configuration.
@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smlaunch.estimator import estimate_knobs, find_instance, knobs_from_spec  # noqa: E402
-from smlaunch.estimator import memory as memory_model  # noqa: E402
-from smlaunch.estimator.throughput import (  # noqa: E402
+from smlaunch.costmodel import estimate_knobs, find_instance, knobs_from_spec  # noqa: E402
+from smlaunch.costmodel import memory as memory_model  # noqa: E402
+from smlaunch.costmodel.throughput import (  # noqa: E402
     NATIVE_GEMM_EFFICIENCY,
     Run,
     estimate_throughput,
@@ -141,7 +141,7 @@ def native_knobs(m: dict) -> dict:
     }
 
 
-THROUGHPUT = sys.modules["smlaunch.estimator.throughput"]
+THROUGHPUT = sys.modules["smlaunch.costmodel.throughput"]
 
 
 def unmodeled(m: dict) -> str:
@@ -215,7 +215,7 @@ def label(m: dict) -> str:
     )
 
 
-FITTED = [  # (name, read, write): the step-time constants marked FITTED in smlaunch/estimator/throughput.py
+FITTED = [  # (name, read, write): the step-time constants marked FITTED in smlaunch/costmodel/throughput.py
     (
         "NATIVE_GEMM_EFFICIENCY[H100]",
         lambda: NATIVE_GEMM_EFFICIENCY["H100-SXM5-80GB"],
@@ -343,7 +343,7 @@ BEFORE_4DC78CD = {  # this script's output at commit 4dc78cd (49 rows: old-code 
     "both_ok": 39,
 }
 
-M, T = "smlaunch/estimator/memory.py", "smlaunch/estimator/throughput.py"
+M, T = "smlaunch/costmodel/memory.py", "smlaunch/costmodel/throughput.py"
 CONSTANTS = [  # (file, constant, value, provenance)
     (
         M,
@@ -636,7 +636,7 @@ def write_missing(path: Path) -> None:
         "# Estimator accuracy on real GPUs\n\n"
         f"**No measurements yet**: `{path.relative_to(ROOT)}` did not exist when this file was generated, so the "
         "estimator has not been compared with real GPUs and no constant has been calibrated from them. The H100/H200 "
-        "compute efficiencies in `smlaunch/estimator/throughput.py` are still the priors from "
+        "compute efficiencies in `smlaunch/costmodel/throughput.py` are still the priors from "
         "`pytorch-parallel.md` §11 (nanoGPT + compile on one H100: 39.7-44.3% MFU).\n\n"
         "When the file exists, reproduce with:\n\n"
         "    python benchmarks/estimator_accuracy.py --calibrate\n\n"

@@ -33,8 +33,8 @@ from smlaunch.errors import (
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from smlaunch.api import attach, estimate, load_spec, plan, render, run_local, starter, submit, validate
     from smlaunch.backends.recording import RecordingBackend
-    from smlaunch.estimator import Estimate
-    from smlaunch.estimator.planner import PlanResult
+    from smlaunch.costmodel import Estimate
+    from smlaunch.costmodel.planner import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
     from smlaunch.request import LaunchRequest
@@ -82,13 +82,13 @@ _LAZY: dict[str, str] = {
         "smlaunch.api",
     ),
     "DryRun": "smlaunch.jobs",
-    "Estimate": "smlaunch.estimator",
+    "Estimate": "smlaunch.costmodel",
     "Finding": "smlaunch.spec.findings",
     "JobHandle": "smlaunch.jobs",
     "JobSpec": "smlaunch.spec.models",
     "LaunchRequest": "smlaunch.request",
     "LocalRun": "smlaunch.local",
-    "PlanResult": "smlaunch.estimator.planner",
+    "PlanResult": "smlaunch.costmodel.planner",
     "RecordingBackend": "smlaunch.backends.recording",
     "Report": "smlaunch.spec.findings",
 }

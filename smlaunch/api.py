@@ -9,7 +9,7 @@
     run = run_local(spec)            # the same job on this machine, under torchrun
 
 Every function that takes a spec accepts a :class:`JobSpec`, a path to a job.yaml or a dict shaped like one,
-plus ``overrides`` (``["section.key=value", ...]`` or ``{"section.key": value}``). Heavy modules (the estimator,
+plus ``overrides`` (``["section.key=value", ...]`` or ``{"section.key": value}``). Heavy modules (the cost model,
 the SageMaker SDK, torch) are imported inside the function that needs them. In a Jupyter kernel the results
 display as HTML: the first call registers :mod:`smlaunch.display`'s formatters.
 """
@@ -31,8 +31,8 @@ from smlaunch.spec.models import JobSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from smlaunch.backends import Backend
-    from smlaunch.estimator import Estimate
-    from smlaunch.estimator.planner import PlanResult
+    from smlaunch.costmodel import Estimate
+    from smlaunch.costmodel.planner import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
 
@@ -117,12 +117,12 @@ def validate_file(path: str | os.PathLike, *, overrides: Overrides = ()) -> Repo
 def estimate(spec: SpecLike, *, overrides: Overrides = ()) -> Estimate:
     """Estimate per-GPU memory (term by term, against the GPU's capacity), step time, tokens/s and cost.
 
-    Raises :class:`PlanError` when the instance type is unknown to the estimator.
+    Raises :class:`PlanError` when the instance type is unknown to the cost model.
 
     >>> est = estimate("job.yaml", overrides={"smp.tensor_parallel_degree": 4})  # doctest: +SKIP
     >>> est.fits, est.memory.total_gib, est.gpu_memory_gib, est.throughput.tokens_per_s  # doctest: +SKIP
     """
-    from smlaunch.estimator import estimate as _estimate
+    from smlaunch.costmodel import estimate as _estimate
 
     return _shown(_estimate(_spec(spec, overrides)))
 
@@ -147,7 +147,7 @@ def plan(
     >>> best = result.best.estimate.knobs; (best.tp, best.pp, best.microbatches)  # doctest: +SKIP
     >>> plan("job.yaml").best.spec["smp"]  # doctest: +SKIP
     """
-    from smlaunch.estimator import plan as _plan
+    from smlaunch.costmodel import plan as _plan
 
     spec = _job_spec_or_none(model, overrides)
     if spec is not None:

@@ -142,7 +142,7 @@ def _legend(breakdown: dict[str, float]) -> str:
 
 
 def estimate_html(est: Any) -> str:
-    """An :class:`~smlaunch.estimator.Estimate`: memory bar against the GPU, verdict, step time, tokens/s, cost."""
+    """An :class:`~smlaunch.costmodel.Estimate`: memory bar against the GPU, verdict, step time, tokens/s, cost."""
     mem, t, lay = est.memory, est.throughput, est.layout
     verdict = '<b style="color:#2e7d32">fits</b>' if est.fits else '<b style="color:#c62828">DOES NOT FIT</b>'
     head = (
@@ -172,7 +172,7 @@ def estimate_html(est: Any) -> str:
 
 
 def plan_html(result: Any) -> str:
-    """A :class:`~smlaunch.estimator.planner.PlanResult`: the top configurations, fastest first, and why."""
+    """A :class:`~smlaunch.costmodel.planner.PlanResult`: the top configurations, fastest first, and why."""
     rows = []
     for rank, cells in enumerate(result.rows(), 1):
         style = ' style="background:#e8f5e9"' if rank == 1 else ""
@@ -319,8 +319,8 @@ def local_run_html(run: Any) -> str:
 
 FORMATTERS: dict[tuple[str, str], Callable[[Any], str]] = {
     ("smlaunch.spec.findings", "Report"): report_html,
-    ("smlaunch.estimator", "Estimate"): estimate_html,
-    ("smlaunch.estimator.planner", "PlanResult"): plan_html,
+    ("smlaunch.costmodel", "Estimate"): estimate_html,
+    ("smlaunch.costmodel.planner", "PlanResult"): plan_html,
     ("smlaunch.jobs", "JobHandle"): job_html,
     ("smlaunch.jobs", "JobStatus"): job_status_html,
     ("smlaunch.local", "LocalRun"): local_run_html,

@@ -34,7 +34,7 @@ class Prepared:
 
     spec: JobSpec
     report: Report
-    estimate: Any  # smlaunch.estimator.Estimate, or None when the instance type is unknown to the estimator
+    estimate: Any  # smlaunch.costmodel.Estimate, or None when the instance type is unknown to the cost model
     request: LaunchRequest
     job_name: str
 
@@ -282,7 +282,7 @@ def _sagemaker_backend(region: str | None) -> Backend:
 
 
 def _estimate(spec: JobSpec) -> Any:
-    from smlaunch.estimator import estimate
+    from smlaunch.costmodel import estimate
 
     try:
         return estimate(spec)

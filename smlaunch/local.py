@@ -6,7 +6,7 @@
 
 ``plan_local`` is pure apart from counting GPUs: it adapts the spec to this machine (:mod:`smlaunch.shrink`),
 renders it exactly as ``submit`` would (:func:`smlaunch.request.render`) and resolves the data channels.
-``launch`` lays out the run directory (:mod:`smlaunch.local_layout`), starts
+``launch`` lays out the run directory (:mod:`smlaunch.container`), starts
 
     python -m torch.distributed.run --standalone --nproc-per-node N --log-dir <run>/logs/ranks --tee 3 \\
         train_gpt2.py --activation_checkpointing 1 ... --mp_parameters active_microbatches=2,...
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smlaunch import local_layout
+from smlaunch import container as ct
 from smlaunch.errors import LocalRunError, MissingDependency
 from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
@@ -60,30 +60,26 @@ class LocalPlan:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def container(self) -> local_layout.Container:
+    def container(self) -> ct.Container:
         req = self.request
-        return local_layout.Container(
+        return ct.Container(
             base_dir=self.run_dir,
-            hyperparameters=local_layout.hyperparameters_json(
+            hyperparameters=ct.hyperparameters_json(
                 req,
                 job_name=self.job_name,
                 region=req.region or "us-east-1",
                 submit_dir=req.source_dir,
                 processes_per_host=self.nproc,
             ),
-            resource_config=local_layout.resource_config(req.instance_type),
-            input_data_config=local_layout.input_data_config(list(self.channels)),
+            resource_config=ct.resource_config(req.instance_type),
+            input_data_config=ct.input_data_config(list(self.channels)),
         )
 
     def argv(self) -> list[str]:
         """The entry point's arguments, exactly as the toolkit would pass them."""
-        decoded = local_layout.decode_hyperparameters(self.container.hyperparameters)
-        hps = {
-            k: v
-            for k, v in decoded.items()
-            if not (k.startswith("sagemaker_") or k in local_layout.RESERVED_SAGEMAKER_KEYS)
-        }
-        return local_layout.user_args(hps)
+        decoded = ct.decode_hyperparameters(self.container.hyperparameters)
+        hps = {k: v for k, v in decoded.items() if not (k.startswith("sagemaker_") or k in ct.RESERVED_SAGEMAKER_KEYS)}
+        return ct.user_args(hps)
 
     def command(self) -> list[str]:
         """The torchrun command line (run in ``<run_dir>/code``)."""
@@ -109,16 +105,12 @@ class LocalPlan:
         env = {k: v for k, v in base.items() if not k.startswith(("SM_", "SAGEMAKER_", "TRAINING_JOB_"))}
         env.update(self.request.environment)
         gpus = self.num_gpus if self.device == "cuda" else 0
-        env.update(
-            local_layout.sm_environment(
-                self.container, num_gpus=gpus, num_cpus=local_layout.num_cpus(), job_name=self.job_name
-            )
-        )
+        env.update(ct.sm_environment(self.container, num_gpus=gpus, num_cpus=ct.num_cpus(), job_name=self.job_name))
         code = str(self.run_dir / "code")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code, base.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env["TORCHELASTIC_ERROR_FILE"] = str(self.run_dir / "logs" / "error.json")
-        env.setdefault("OMP_NUM_THREADS", str(max(1, local_layout.num_cpus() // self.nproc)))
+        env.setdefault("OMP_NUM_THREADS", str(max(1, ct.num_cpus() // self.nproc)))
         if self.device == "cpu" and self.num_gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
@@ -246,7 +238,7 @@ def plan_local(
     data_uris = {c: spec.data.get(c, f"local:{p}") for c, p in channels.items()}
     if data_uris != spec.data:
         spec = spec.model_copy(update={"data": data_uris})
-    gpus = local_layout.num_gpus() if num_gpus is None else num_gpus
+    gpus = ct.num_gpus() if num_gpus is None else num_gpus
     tp, pp = spec.smp.tensor_parallel_degree, spec.smp.pipeline_parallel_degree
     nproc, device, notes = resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)
     adapted, changes = adapt(spec, nproc=nproc, device=device, shrink=shrink, steps=steps)
@@ -284,7 +276,7 @@ def launch(
 
     if importlib.util.find_spec("torch") is None:
         raise MissingDependency("smlaunch local needs PyTorch", fix="pip install torch")
-    local_layout.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
+    ct.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
     logs = plan.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for stale in (plan.run_dir / "output" / "failure", logs / "error.json"):

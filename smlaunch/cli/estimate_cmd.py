@@ -17,7 +17,7 @@ BAR_WIDTH = 30
 def command(file: str, overrides: tuple[str, ...], output_format: str) -> int:
     """Estimate per-GPU memory (term by term), the verdict against the GPU, step time, tokens/s and cost.
 
-    The model and every constant are documented in smlaunch/estimator/memory.py and throughput.py.
+    The model and every constant are documented in smlaunch/costmodel/memory.py and throughput.py.
     """
     from smlaunch import api
 

@@ -22,7 +22,7 @@ import sys
 import pytest
 import yaml
 
-from smlaunch import local_layout
+from smlaunch import container as ct
 from smlaunch.local import launch, plan_local
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter
@@ -140,10 +140,10 @@ def test_environment_function_equals_the_toolkit_for_every_template(tmp_path):
     for preset in ("gpt2-10b", "gpt2-30b", "gpt2-60b"):
         spec = load_spec(yaml.safe_load(starter(preset)))
         plan = plan_local(spec, run_dir=tmp_path / preset, data={"train": data, "validation": data}, num_gpus=0)
-        local_layout.write_tree(plan.container, channels=plan.channels, code_from=data)
+        ct.write_tree(plan.container, channels=plan.channels, code_from=data)
         toolkit = toolkit_view(plan.run_dir, plan.job_name)
-        ours = local_layout.sm_environment(
-            plan.container, num_gpus=toolkit_gpus(toolkit), num_cpus=local_layout.num_cpus(), job_name=plan.job_name
+        ours = ct.sm_environment(
+            plan.container, num_gpus=toolkit_gpus(toolkit), num_cpus=ct.num_cpus(), job_name=plan.job_name
         )
         assert {k: v for k, v in ours.items() if k.startswith("SM_")} == toolkit["env"], preset
         assert plan.argv() == toolkit["argv"], preset

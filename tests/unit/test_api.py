@@ -76,7 +76,7 @@ def test_functions_come_from_the_api_module():
 
 def test_submodules_do_not_hide_the_functions():
     """The API functions' names are not submodule names, so importing every submodule keeps them functions."""
-    for module in ("smlaunch.request", "smlaunch.estimator", "smlaunch.estimator.planner", "smlaunch.local"):
+    for module in ("smlaunch.request", "smlaunch.costmodel", "smlaunch.costmodel.planner", "smlaunch.local"):
         importlib.import_module(module)
     for name in FUNCTIONS:
         assert inspect.isfunction(getattr(smlaunch, name)), name

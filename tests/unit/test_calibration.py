@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from smlaunch.estimator import estimate, memory_findings, plan
-from smlaunch.estimator.explain import refit
+from smlaunch.costmodel import estimate, memory_findings, plan
+from smlaunch.costmodel.explain import refit
 from smlaunch.spec.load import load_spec
 
 REFERENCES = {

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from smlaunch.cli import cli, main
+from smlaunch.costmodel import plan
 from smlaunch.errors import PlanError
-from smlaunch.estimator import plan
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import check
 
@@ -129,7 +129,7 @@ def test_cli_plan_text_table(tmp_path):
 
 def test_plan_keeps_ten_percent_of_gpu_memory_free():
     """The estimate is within ~8% of measured peaks, so the planner never proposes more than 90% of the GPU."""
-    from smlaunch.estimator.planner import PLAN_HEADROOM
+    from smlaunch.costmodel.planner import PLAN_HEADROOM
 
     result = plan("gpt2-30b", instance_type="ml.p4d.24xlarge", instance_count=16, top=20)
     limit = 40.0 * (1 - PLAN_HEADROOM)

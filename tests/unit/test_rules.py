@@ -19,7 +19,7 @@ BASE = {  # GPT-2 30B reference row (smp-v1.md §7) plus data and checkpoints: n
     "data": {"train": "s3://bucket/gpt2/train"},
     "output": {"checkpoint_s3_uri": "s3://bucket/gpt2/checkpoints"},
 }
-OURS = [i for i in rule_ids() if i != "MEM001"]  # MEM001 belongs to smlaunch.estimator
+OURS = [i for i in rule_ids() if i != "MEM001"]  # MEM001 belongs to smlaunch.costmodel
 NO_TP = {"smp.tensor_parallel_degree": 1, "smp.shard_optimizer_state": False}
 SDP = {"smp.sharded_data_parallel_degree": 8, "smp.shard_optimizer_state": False}
 OFFLOAD = {"smp.offload_activations": True, "smp.partitions": 2, "smp.microbatches": 4}

@@ -6,7 +6,7 @@ that shows the arithmetic, and the smallest fix as YAML-ish text. :func:`check` 
 computed once), fills rule id, severity and YAML line, and returns a :class:`Report`, errors first.
 
 Groups: ``CLU`` cluster and instance, ``SMP`` SMP v1 parameters and parallel arithmetic, ``MOD`` model shape
-vs degrees, ``JOB`` framework, spot, data and estimator settings, ``MEM`` memory fit (:mod:`smlaunch.estimator`).
+vs degrees, ``JOB`` framework, spot, data and estimator settings, ``MEM`` memory fit (:mod:`smlaunch.costmodel`).
 Sources: smp-v1.md §3, §4.3, §5, §9 and AWS's "model parallel best practices" page.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from smlaunch.layout import layout
-from smlaunch.spec._fixes import RULES, Rule, hit, rule, rule_ids
 from smlaunch.spec.findings import Report
 from smlaunch.spec.models import JobSpec
+from smlaunch.spec.rules.registry import RULES, Rule, hit, rule, rule_ids
 
 # Importing a group registers its rules; registration order is report order within a severity.
 # isort: off

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from smlaunch.catalog import INSTANCES
 from smlaunch.layout import Layout
-from smlaunch.spec import _fixes as fx
-from smlaunch.spec._fixes import Hit, hit, rule
 from smlaunch.spec.models import JobSpec
+from smlaunch.spec.rules import arith as fx
+from smlaunch.spec.rules.registry import Hit, hit, rule
 
 
 @rule("CLU001", "instance-known", "error")

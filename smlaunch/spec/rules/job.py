@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from smlaunch.catalog import SUPPORTED_FRAMEWORKS
 from smlaunch.layout import Layout
-from smlaunch.spec import _fixes as fx
-from smlaunch.spec._fixes import Hit, hit, rule
 from smlaunch.spec.models import JobSpec
+from smlaunch.spec.rules import arith as fx
+from smlaunch.spec.rules.registry import Hit, hit, rule
+
+FEATURES: tuple[tuple[str, tuple[int, int], Callable[[JobSpec], bool]], ...] = (
+    ("smp.tensor_parallel_degree", (1, 6), lambda s: s.smp.tensor_parallel_degree > 1),
+    ("smp.offload_activations", (1, 6), lambda s: s.smp.offload_activations),
+    ("smp.shard_optimizer_state", (1, 6), lambda s: s.smp.shard_optimizer_state),
+    ("smp.prescaled_batch", (1, 6), lambda s: s.smp.prescaled_batch),
+    ("smp.fp16", (1, 10), lambda s: s.smp.fp16),
+    ("smp.bf16", (1, 11), lambda s: s.smp.bf16),
+    ("smp.sharded_data_parallel_degree", (1, 11), lambda s: s.smp.sharded_data_parallel_degree > 1),
+    ("smp.ddp_dist_backend", (1, 13), lambda s: s.smp.ddp_dist_backend is not None),
+)
+"""SMP features in use -> the smdistributed-modelparallel version that introduced them (smp-v1.md §3)."""
+
+SMP_OF_FRAMEWORK: dict[str, tuple[int, int]] = {
+    # framework_version -> newest smdistributed-modelparallel of its DLC (smp-v1.md §5).
+    "2.0.0": (1, 15),
+    "1.13.1": (1, 15),
+    "1.12.1": (1, 13),
+    "1.12.0": (1, 11),
+    "1.11.0": (1, 10),
+    "1.10.2": (1, 7),
+    "1.10.0": (1, 5),
+    "1.9.1": (1, 4),
+    "1.8.1": (1, 6),
+}
 
 
 @rule("JOB001", "framework-supported", "error")
@@ -37,10 +62,10 @@ def _framework(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 def _feature_version(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Features need a minimum smdistributed-modelparallel version, fixed by framework_version."""
     fw = spec.sagemaker.framework_version
-    have = fx.SMP_OF_FRAMEWORK.get(fw)
+    have = SMP_OF_FRAMEWORK.get(fw)
     if have is None:
         return  # JOB001 reports an unknown framework
-    for field, need, used in fx.FEATURES:
+    for field, need, used in FEATURES:
         if used(spec) and have < need:
             yield hit(
                 field,

@@ -6,9 +6,9 @@ import math
 from collections.abc import Iterator
 
 from smlaunch.layout import Layout
-from smlaunch.spec import _fixes as fx
-from smlaunch.spec._fixes import Hit, hit, rule
 from smlaunch.spec.models import JobSpec
+from smlaunch.spec.rules import arith as fx
+from smlaunch.spec.rules.registry import Hit, hit, rule
 
 
 @rule("MOD001", "heads-divisible-by-tp", "error")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from smlaunch.layout import Layout
-from smlaunch.spec import _fixes as fx
-from smlaunch.spec._fixes import Hit, hit, rule
 from smlaunch.spec.models import JobSpec
-from smlaunch.spec.rules._layout import per_node, tp_nodes
+from smlaunch.spec.rules import arith as fx
+from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.spec.rules.topology import per_node, tp_nodes
 
 
 @rule("SMP001", "tp-power-of-two", "warning")

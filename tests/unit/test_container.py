@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from smlaunch import local_layout
+from smlaunch import container as ct
 from smlaunch.errors import LocalRunError
 from smlaunch.local import docker_missing, plan_local, resolve_channels, resolve_nproc, run_docker
 from smlaunch.resources import sample_data_dir
@@ -29,7 +29,7 @@ def plan(tmp_path):
 
 
 def test_user_args_format_like_the_toolkit():
-    args = local_layout.user_args({"bb": True, "lr": 1e-05, "mp_parameters": {"ddp": True, "b": 2}, "s": "each"})
+    args = ct.user_args({"bb": True, "lr": 1e-05, "mp_parameters": {"ddp": True, "b": 2}, "s": "each"})
     assert args == ["--bb", "True", "--lr", "1e-05", "--mp_parameters", "b=2,ddp=True", "-s", "each"]
 
 
@@ -81,16 +81,16 @@ def test_command_is_torchrun_with_the_toolkit_argv(plan):
 def test_write_tree(plan, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    container = local_layout.Container(
+    container = ct.Container(
         plan.run_dir,
         {"a": "1"},
-        local_layout.resource_config("ml.c5.xlarge"),
-        local_layout.input_data_config(["train"]),
+        ct.resource_config("ml.c5.xlarge"),
+        ct.input_data_config(["train"]),
     )
     code = tmp_path / "code"
     code.mkdir()
     (code / "train_gpt2.py").write_text("print()\n")
-    local_layout.write_tree(container, channels={"train": data}, code_from=code)
+    ct.write_tree(container, channels={"train": data}, code_from=code)
     base = plan.run_dir
     for sub in ("model", "output/data", "output/intermediate", "checkpoints", "code/train_gpt2.py"):
         assert (base / sub).exists(), sub
@@ -99,7 +99,7 @@ def test_write_tree(plan, tmp_path):
     assert config == {
         "train": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
     }
-    local_layout.write_tree(container, channels={"train": data}, code_from=code)  # idempotent
+    ct.write_tree(container, channels={"train": data}, code_from=code)  # idempotent
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from smlaunch.catalog import Instance
-from smlaunch.estimator.memory import Knobs, estimate_memory
+from smlaunch.costmodel.memory import Knobs, estimate_memory
 
 
 def _fits_without(k: Knobs, capacity: float, **changes) -> tuple[bool, float]:
@@ -97,8 +97,8 @@ def refit(spec) -> tuple[dict, list[str]]:
 
     Returns the ``{dotted field: value}`` changes and the steps taken, in order. Raises PlanError if nothing fits.
     """
+    from smlaunch.costmodel import estimate
     from smlaunch.errors import PlanError
-    from smlaunch.estimator import estimate
 
     changes: dict = {}
     steps: list[str] = []

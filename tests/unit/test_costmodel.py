@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from smlaunch.catalog import INSTANCES, SPOT_PRICE_FRACTION
 from smlaunch.cli import cli, main
-from smlaunch.estimator import estimate, memory_findings
-from smlaunch.estimator.memory import (
+from smlaunch.costmodel import estimate, memory_findings
+from smlaunch.costmodel.memory import (
     DDP_BUCKET_BYTES,
     GIB,
     Knobs,
@@ -22,7 +22,7 @@ from smlaunch.estimator.memory import (
     model_state_bytes,
     stage_params,
 )
-from smlaunch.estimator.throughput import Run, bubble_fraction, estimate_throughput, flops_per_token, ring_time
+from smlaunch.costmodel.throughput import Run, bubble_fraction, estimate_throughput, flops_per_token, ring_time
 from smlaunch.spec.load import load_spec
 
 # Tiny model: L=2, h=64, a=4, s=16, V=100 (padded to 128), one microbatch of 2 samples.
@@ -337,7 +337,7 @@ def test_native_activations_sequence_parallel_shards_only_the_layernorm_inputs()
 
 
 def test_native_tp_traffic_per_code_variant():
-    from smlaunch.estimator import throughput as tput
+    from smlaunch.costmodel import throughput as tput
 
     speed = replace(NATIVE, tp=2, optimize="speed")
     each = replace(speed, checkpointing="each")
@@ -364,7 +364,7 @@ def test_native_tp_traffic_per_code_variant():
 
 
 def test_native_fsdp_host_time_per_layer():
-    from smlaunch.estimator import throughput as tput
+    from smlaunch.costmodel import throughput as tput
 
     fsdp = replace(NATIVE, rdp=2, shard_optimizer_state=True, microbatches=3)
     # 1-D FSDP2: 2 layers x 3 microbatches x the 1-D constant
@@ -378,14 +378,14 @@ def test_native_fsdp_host_time_per_layer():
 
 
 def test_native_compiled_activations_use_the_fitted_ratio():
-    from smlaunch.estimator.memory import NATIVE_COMPILED_ACTIVATION_RATIO
+    from smlaunch.costmodel.memory import NATIVE_COMPILED_ACTIVATION_RATIO
 
     full, ckpt = layer_activation_bytes(replace(NATIVE, compiled=True))
     assert full == pytest.approx(SBH * 40 * NATIVE_COMPILED_ACTIVATION_RATIO) and ckpt == 4 * SBH
 
 
 def test_native_loss_bytes_per_mode():
-    from smlaunch.estimator.memory import native_logits_bytes
+    from smlaunch.costmodel.memory import native_logits_bytes
 
     assert native_logits_bytes(NATIVE) == 2 * 16 * 128 * 12  # eager F.cross_entropy in fp32
     assert native_logits_bytes(replace(NATIVE, tp=2)) == 2 * 16 * (256 / 2) * 18  # loss_parallel, vocab-sharded
@@ -420,7 +420,7 @@ def test_native_tied_gradient_under_tensor_parallelism():
 
 
 def test_native_pipeline_schedules_in_flight_and_bubble():
-    from smlaunch.estimator.throughput import native_bubble_fraction
+    from smlaunch.costmodel.throughput import native_bubble_fraction
 
     one_f_one_b = replace(NATIVE, pp=2, microbatches=4, microbatch_size=1, active_microbatches=0)
     gpipe = replace(one_f_one_b, pipeline="simple")
@@ -432,7 +432,7 @@ def test_native_pipeline_schedules_in_flight_and_bubble():
 
 
 def test_native_optimizer_and_host_times():
-    from smlaunch.estimator import throughput as tput
+    from smlaunch.costmodel import throughput as tput
 
     h100 = INSTANCES["ml.p5.48xlarge"].gpu
     n = 109312
@@ -453,7 +453,7 @@ def test_native_optimizer_and_host_times():
 
 
 def test_native_non_gemm_time_counts_layers_and_loss():
-    from smlaunch.estimator import throughput as tput
+    from smlaunch.costmodel import throughput as tput
 
     h100 = INSTANCES["ml.p5.48xlarge"].gpu
     tokens = 2 * 16
@@ -465,7 +465,7 @@ def test_native_non_gemm_time_counts_layers_and_loss():
 
 
 def test_native_runtime_leaves_the_smp_efficiency_alone():
-    from smlaunch.estimator.throughput import COMPUTE_EFFICIENCY, NATIVE_GEMM_EFFICIENCY, efficiency
+    from smlaunch.costmodel.throughput import COMPUTE_EFFICIENCY, NATIVE_GEMM_EFFICIENCY, efficiency
 
     h100 = INSTANCES["ml.p5.48xlarge"].gpu
     big = replace(TINY, microbatch_size=512, seq_length=1024)  # 524288 tokens: penalty 524288 / 524800
@@ -486,14 +486,14 @@ def test_native_runtime_leaves_the_smp_efficiency_alone():
     ],
 )
 def test_data_parallel_groups_reduce_hierarchically_across_nodes(tp, pp, rdp, members):
-    from smlaunch.estimator.throughput import _dp_members_per_node
+    from smlaunch.costmodel.throughput import _dp_members_per_node
 
     knobs = replace(TINY, tp=tp, pp=pp, rdp=rdp)
     assert _dp_members_per_node(knobs, INSTANCES["ml.p4d.24xlarge"]) == members
 
 
 def test_pure_data_parallel_gradient_reduction_uses_the_whole_node_network():
-    from smlaunch.estimator.throughput import comm_times
+    from smlaunch.costmodel.throughput import comm_times
 
     p4d = INSTANCES["ml.p4d.24xlarge"]
     grads_bytes = (2 * 12 * 64 * 64 + 128 * 64) * 2  # 2 layers x 12 h^2 + padded vocab x h, 16-bit

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smlaunch.catalog import Instance
+from smlaunch.costmodel import Estimate, estimate_knobs, find_instance
+from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
+from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
-from smlaunch.estimator import Estimate, estimate_knobs, find_instance
-from smlaunch.estimator.memory import GIB, Knobs, estimate_memory, model_state_bytes
-from smlaunch.estimator.throughput import Run, estimate_throughput
 from smlaunch.layout import layout
 
 STRATEGIES = ("none", "each", "group_2", "group_4", "contiguous")
@@ -305,7 +305,7 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
 
 def _check(spec_data: dict) -> tuple[Estimate, list[str]] | None:
     """Full estimate and rulebook findings of a candidate; None if the rulebook reports an error."""
-    from smlaunch.estimator import knobs_from_spec
+    from smlaunch.costmodel import knobs_from_spec
     from smlaunch.spec.load import load_spec
 
     spec = load_spec(spec_data)
@@ -362,7 +362,7 @@ def plan(
             break
     if not chosen:
         raise PlanError("every configuration that fits breaks a rule of the rulebook")
-    from smlaunch.estimator.explain import explain
+    from smlaunch.costmodel.explain import explain
 
     return PlanResult(chosen, options, considered, explain(chosen[0], options, instance))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smlaunch.estimator import Estimate, estimate_knobs, find_instance, knobs_from_spec
+from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, knobs_from_spec
 from smlaunch.layout import Layout, layout
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec

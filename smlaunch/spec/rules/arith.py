@@ -1,116 +1,14 @@
-"""Machinery of the rulebook (:mod:`smlaunch.spec.rules`): the registry, and the arithmetic behind each fix.
-
-The registry (:func:`rule`, :data:`RULES`, :class:`Rule`, :func:`hit`) and helpers that compute the nearest
-valid value, an alternative instance, owned estimator keys and secret-looking variables. Everything here is
-pure and cheap to import; ``smlaunch validate`` must cold-start fast.
+"""The arithmetic behind the rulebook's fixes: nearest valid values, divisors, an alternative instance,
+and the shape checks (secret-looking variables, channel URIs) that several rules share. Pure and cheap to import.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import NamedTuple
+from collections.abc import Iterable
 
 from smlaunch.catalog import INSTANCES, Instance
-from smlaunch.layout import Layout
-from smlaunch.spec.findings import Finding, Severity
-from smlaunch.spec.load import dotted
-from smlaunch.spec.models import JobSpec
-
-
-class Hit(NamedTuple):
-    """What a rule yields; :class:`Rule` turns it into a :class:`Finding`."""
-
-    path: tuple[str, ...]
-    message: str
-    fix: str
-
-
-def hit(field: str | tuple[str, ...], message: str, fix: str) -> Hit:
-    """A broken rule at ``field`` (dotted string, or a tuple when a key may contain dots)."""
-    return Hit(tuple(field.split(".")) if isinstance(field, str) else field, message, fix)
-
-
-RuleFunc = Callable[[JobSpec, Layout], Iterable["Hit | Finding"]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A registered rule. Calling it returns complete findings (rule id, severity and line filled)."""
-
-    id: str
-    name: str
-    severity: Severity
-    func: RuleFunc
-
-    @property
-    def summary(self) -> str:
-        """First line of the rule's docstring."""
-        return (self.func.__doc__ or "").strip().splitlines()[0]
-
-    def __call__(self, spec: JobSpec, lay: Layout) -> list[Finding]:
-        found = []
-        for item in self.func(spec, lay):
-            if isinstance(item, Finding):  # e.g. from smlaunch.estimator: keeps its own id and severity
-                line = item.line if item.line is not None else _line(spec, tuple(item.field.split(".")))
-                found.append(replace(item, line=line))
-            else:
-                found.append(
-                    Finding(self.id, self.severity, dotted(item.path), item.message, item.fix, _line(spec, item.path))
-                )
-        return found
-
-
-RULES: dict[str, Rule] = {}
-"""Every rule, by id, in declaration order (the order of a report within one severity)."""
-
-
-def rule(rule_id: str, name: str, severity: Severity) -> Callable[[RuleFunc], Rule]:
-    """Register a rule function under ``rule_id`` (e.g. ``SMP001``) and ``name`` (e.g. ``tp-power-of-two``)."""
-
-    def register(func: RuleFunc) -> Rule:
-        if rule_id in RULES or any(r.name == name for r in RULES.values()):
-            raise ValueError(f"rule {rule_id} / {name} is registered twice")
-        RULES[rule_id] = Rule(rule_id, name, severity, func)
-        return RULES[rule_id]
-
-    return register
-
-
-def rule_ids() -> list[str]:
-    """Ids of all registered rules, in declaration order."""
-    return list(RULES)
-
-
-def _line(spec: JobSpec, path: tuple[str, ...]) -> int | None:
-    return spec.source.line_of(path) if spec.source is not None else None
-
-
-FEATURES: tuple[tuple[str, tuple[int, int], Callable[[JobSpec], bool]], ...] = (
-    ("smp.tensor_parallel_degree", (1, 6), lambda s: s.smp.tensor_parallel_degree > 1),
-    ("smp.offload_activations", (1, 6), lambda s: s.smp.offload_activations),
-    ("smp.shard_optimizer_state", (1, 6), lambda s: s.smp.shard_optimizer_state),
-    ("smp.prescaled_batch", (1, 6), lambda s: s.smp.prescaled_batch),
-    ("smp.fp16", (1, 10), lambda s: s.smp.fp16),
-    ("smp.bf16", (1, 11), lambda s: s.smp.bf16),
-    ("smp.sharded_data_parallel_degree", (1, 11), lambda s: s.smp.sharded_data_parallel_degree > 1),
-    ("smp.ddp_dist_backend", (1, 13), lambda s: s.smp.ddp_dist_backend is not None),
-)
-"""SMP features in use -> the smdistributed-modelparallel version that introduced them (smp-v1.md §3)."""
-
-SMP_OF_FRAMEWORK: dict[str, tuple[int, int]] = {
-    # framework_version -> newest smdistributed-modelparallel of its DLC (smp-v1.md §5).
-    "2.0.0": (1, 15),
-    "1.13.1": (1, 15),
-    "1.12.1": (1, 13),
-    "1.12.0": (1, 11),
-    "1.11.0": (1, 10),
-    "1.10.2": (1, 7),
-    "1.10.0": (1, 5),
-    "1.9.1": (1, 4),
-    "1.8.1": (1, 6),
-}
 
 OWNED_ESTIMATOR_KWARGS: dict[str, str] = {
     # PyTorch estimator argument -> where the job.yaml sets it instead.
@@ -167,8 +65,9 @@ def nearest(candidates: Iterable[int], target: float) -> int:
 
 
 def divisors(n: int) -> list[int]:
-    """Positive divisors of ``n`` in ascending order."""
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Positive divisors of ``n`` in ascending order (O(sqrt n): a 10-digit typo is answered at once)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def nearest_multiple(value: int, of: int) -> int:
@@ -193,10 +92,8 @@ def powers_of_two_upto(limit: int) -> list[int]:
 
 def smallest_count_for(multiple_of: int, gpus_per_node: int, at_least: int) -> int:
     """Smallest instance count >= ``at_least`` whose world (count x gpus) is divisible by ``multiple_of``."""
-    count = at_least
-    while (count * gpus_per_node) % multiple_of:
-        count += 1
-    return count
+    step = multiple_of // math.gcd(multiple_of, gpus_per_node)  # counts that work are the multiples of step
+    return -(-at_least // step) * step
 
 
 def alternative_instance(current: Instance | None, *, need_efa: bool = False) -> Instance:

@@ -4,8 +4,8 @@
     memory_findings(spec) -> [Finding]    MEM001 when the estimate exceeds the GPU, with checked fixes
     plan(...) -> PlanResult               every valid configuration of a model on a cluster, fastest first
 
-The model lives in :mod:`~smlaunch.estimator.memory` (terms and constants with their sources) and
-:mod:`~smlaunch.estimator.throughput`; the search in :mod:`~smlaunch.estimator.planner`. Pure Python and
+The model lives in :mod:`~smlaunch.costmodel.memory` (terms and constants with their sources) and
+:mod:`~smlaunch.costmodel.throughput`; the search in :mod:`~smlaunch.costmodel.planner`. Pure Python and
 cheap to import: ``validate`` loads it for the memory rule.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import INSTANCES, Instance
-from smlaunch.estimator.memory import Knobs, MemoryEstimate, estimate_memory
-from smlaunch.estimator.throughput import H200_141GB, Run, Throughput, estimate_throughput
+from smlaunch.costmodel.memory import Knobs, MemoryEstimate, estimate_memory
+from smlaunch.costmodel.throughput import H200_141GB, Run, Throughput, estimate_throughput
 from smlaunch.layout import Layout, layout
 from smlaunch.spec.models import JobSpec
 
@@ -29,7 +29,7 @@ ESTIMATOR_INSTANCES: dict[str, Instance] = {
 
 
 def find_instance(instance_type: str) -> Instance | None:
-    """The catalog's instance, else an estimator-side one, else None."""
+    """The catalog's instance, else a cost-model-side one, else None."""
     return INSTANCES.get(instance_type) or ESTIMATOR_INSTANCES.get(instance_type)
 
 
@@ -134,7 +134,7 @@ def estimate_knobs(k: Knobs, lay: Layout, instance: Instance, max_steps: int) ->
 
 
 def estimate(spec: JobSpec) -> Estimate:
-    """Estimate ``spec``. Raises PlanError when its instance type is unknown to the estimator."""
+    """Estimate ``spec``. Raises PlanError when its instance type is unknown to the cost model."""
     from smlaunch.errors import PlanError
 
     instance = find_instance(spec.cluster.instance_type)
@@ -147,13 +147,13 @@ def estimate(spec: JobSpec) -> Estimate:
 
 def memory_findings(spec: JobSpec) -> list:
     """``MEM001`` when the estimate exceeds the GPU's memory, with the cheapest checked fixes; else []."""
-    from smlaunch.estimator.fixes import memory_findings as _findings
+    from smlaunch.costmodel.fixes import memory_findings as _findings
 
     return _findings(spec)
 
 
 def plan(*args, **kwargs):
-    """See :func:`smlaunch.estimator.planner.plan`."""
-    from smlaunch.estimator.planner import plan as _plan
+    """See :func:`smlaunch.costmodel.planner.plan`."""
+    from smlaunch.costmodel.planner import plan as _plan
 
     return _plan(*args, **kwargs)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.catalog import SPOT_PRICE_FRACTION, Gpu, Instance
-from smlaunch.estimator.memory import (
+from smlaunch.costmodel.memory import (
     Knobs,
     checkpoint_group,
     native_logits_elements,
