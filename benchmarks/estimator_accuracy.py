@@ -34,7 +34,7 @@ from smlaunch.costmodel.throughput import (  # noqa: E402
     Run,
     estimate_throughput,
 )
-from smlaunch.layout import layout  # noqa: E402
+from smlaunch.layout import resolve  # noqa: E402
 from smlaunch.spec.load import load_spec  # noqa: E402
 
 MEASUREMENTS = ROOT / "benchmarks" / "gpu_measurements.json"
@@ -153,7 +153,7 @@ def unmodeled(m: dict) -> str:
 
 def prepared(m: dict):
     spec = spec_of(m)
-    lay = layout(spec)
+    lay = resolve(spec)
     k = replace(knobs_from_spec(spec, lay), **native_knobs(m))
     return k, lay, find_instance(spec.cluster.instance_type)
 

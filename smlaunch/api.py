@@ -92,12 +92,12 @@ def validate(spec: SpecLike, *, overrides: Overrides = ()) -> Report:
     >>> [f"{f.rule} {f.field}: {f.fix}" for f in report.errors]  # doctest: +SKIP
     ['SMP008 training.batch_size: set training.batch_size: 57 (a multiple of microbatches 3)']
     """
-    from smlaunch.layout import layout
+    from smlaunch.layout import resolve
     from smlaunch.spec.rules import check
 
     spec = _spec(spec, overrides)
     report = check(spec)
-    return _shown(replace(report, summary=layout(spec).summary()))
+    return _shown(replace(report, summary=resolve(spec).summary()))
 
 
 def validate_file(path: str | os.PathLike, *, overrides: Overrides = ()) -> Report:

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from smlaunch.layout import resolve
 from smlaunch.spec.models import JobSpec
 
 CPU_BUDGET_PARAMS = 20_000_000
@@ -90,9 +91,10 @@ def shrunk_model(spec: JobSpec) -> dict[str, int]:
 
 def smallest_batch(spec: JobSpec) -> int:
     """Smallest batch_size whose group batch splits into the spec's microbatches."""
-    smp = spec.smp
-    mb, tp = smp.microbatches, smp.tensor_parallel_degree
-    batch = mb if smp.prescaled_batch else mb // math.gcd(mb, tp)  # group batch = b (prescaled) or tp x b
+    lay = resolve(spec)
+    mb = lay.microbatches
+    # a tp group's microbatch holds batch / mb (prescaled) or tp x batch / mb samples (layout.batch_readers)
+    batch = mb if lay.prescaled_batch else mb // math.gcd(mb, lay.tp)
     return min(spec.training.batch_size, batch)
 
 
@@ -109,7 +111,8 @@ def adapt(
     if spec.cluster.instance_count != 1:
         changes.append(Change("cluster.instance_count", spec.cluster.instance_count, 1, "one local host"))
     if spec.cluster.gpus_per_host != nproc:
-        dp = nproc // (spec.smp.tensor_parallel_degree * spec.smp.pipeline_parallel_degree)
+        lay = resolve(spec)
+        dp = nproc // (lay.tp * lay.pp)
         changes.append(
             Change(
                 "cluster.processes_per_host", spec.cluster.gpus_per_host, nproc, f"local processes: tp x pp x dp({dp})"

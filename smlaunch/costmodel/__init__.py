@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from smlaunch.catalog import INSTANCES, Instance
 from smlaunch.costmodel.memory import Knobs, MemoryEstimate, estimate_memory
 from smlaunch.costmodel.throughput import H200_141GB, Run, Throughput, estimate_throughput
-from smlaunch.layout import Layout, layout
+from smlaunch.layout import Layout, resolve
 from smlaunch.spec.models import JobSpec
 
 __all__ = ["ESTIMATOR_INSTANCES", "Estimate", "estimate", "find_instance", "knobs_from_spec", "memory_findings", "plan"]
@@ -84,24 +84,13 @@ class Estimate:
             },
             "instance_type": self.instance.name,
             "gpu": self.instance.gpu.name,
-            "layout": {
-                "world": lay.world,
-                "tp": lay.tp,
-                "pp": lay.pp,
-                "dp": lay.dp,
-                "rdp": lay.rdp,
-                "microbatches": lay.microbatches,
-                "active_microbatches": lay.active_microbatches,
-                "global_batch": lay.global_batch,
-                "microbatch_size": lay.microbatch_size,
-                "tokens_per_step": lay.tokens_per_step,
-            },
+            "layout": lay.to_dict(),
         }
 
 
 def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
     """The estimator's flat inputs for ``spec``."""
-    lay = lay or layout(spec)
+    lay = lay or resolve(spec)
     m, smp = spec.model, spec.smp
     return Knobs(
         num_layers=m.num_layers,
@@ -112,10 +101,10 @@ def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
         tp=lay.tp,
         pp=lay.pp,
         rdp=lay.rdp,
-        microbatch_size=max(lay.batch_size // lay.microbatches, 1),
+        microbatch_size=lay.microbatch_size,
         microbatches=lay.microbatches,
         active_microbatches=lay.active_microbatches,
-        prescaled_batch=smp.prescaled_batch,
+        prescaled_batch=lay.prescaled_batch,
         shard_optimizer_state=smp.shard_optimizer_state,
         sharded_data_parallel_degree=smp.sharded_data_parallel_degree,
         checkpointing=spec.training.activation_checkpointing,
@@ -141,7 +130,7 @@ def estimate(spec: JobSpec) -> Estimate:
     if instance is None:
         known = ", ".join(sorted(INSTANCES))
         raise PlanError(f"no GPU data for instance type {spec.cluster.instance_type!r}", fix=f"use one of {known}")
-    lay = layout(spec)
+    lay = resolve(spec)
     return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
 
 

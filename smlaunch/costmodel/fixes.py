@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, knobs_from_spec
-from smlaunch.layout import Layout, layout
+from smlaunch.layout import Layout, resolve
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec
 
@@ -43,7 +43,7 @@ def layout_ok(spec: JobSpec, lay: Layout) -> bool:
 def memory_findings(spec: JobSpec) -> list[Finding]:
     """[] when the spec fits (or cannot be estimated); else one MEM001 error with checked fixes."""
     instance = find_instance(spec.cluster.instance_type)
-    lay = layout(spec)
+    lay = resolve(spec)
     if instance is None or not layout_ok(spec, lay):
         return []
     est = estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
@@ -86,7 +86,7 @@ def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object, ver
     section = getattr(spec, path[0])
     new_section = section.model_copy(update={path[1]: value})
     new_spec = spec.model_copy(update={path[0]: new_section})
-    lay = layout(new_spec)
+    lay = resolve(new_spec)
     if not layout_ok(new_spec, lay):
         return None
     new = estimate_knobs(knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps)

@@ -19,7 +19,7 @@ from smlaunch.costmodel import Estimate, estimate_knobs, find_instance
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
-from smlaunch.layout import layout
+from smlaunch.layout import batch_readers, resolve
 
 STRATEGIES = ("none", "each", "group_2", "group_4", "contiguous")
 BATCH_LADDER = (1, 2, 4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 96, 128)
@@ -213,7 +213,7 @@ def enumerate_options(
                     continue
                 for prescaled in (True,) if (tp > 1 and pp > 1) else ((False, True) if tp > 1 else (False,)):
                     k1 = replace(k0, prescaled_batch=prescaled)
-                    per = rdp if prescaled else world // pp
+                    per = batch_readers(world=world, tp=tp, pp=pp, prescaled=prescaled)
                     considered += _walk_batches(
                         k1,
                         per=per,
@@ -319,7 +319,7 @@ def _check(spec_data: dict) -> tuple[Estimate, list[str]] | None:
         if report.errors:
             return None
         warnings = [f"{w.rule}: {w.message}" for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
-    lay = layout(spec)
+    lay = resolve(spec)
     instance = find_instance(spec.cluster.instance_type)
     return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps), warnings
 

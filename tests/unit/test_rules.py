@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from smlaunch.layout import layout
+from smlaunch.layout import resolve
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, check, rule_ids
 
@@ -32,7 +32,7 @@ def spec_of(overrides=None, base=BASE):
 
 def run(rule_id, overrides=None):
     spec = spec_of(overrides)
-    return RULES[rule_id](spec, layout(spec))
+    return RULES[rule_id](spec, resolve(spec))
 
 
 # (rule, overrides, severity, field, part of the message, fix)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from smlaunch.layout import layout
+from smlaunch.layout import resolve
 from smlaunch.spec.findings import Report
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules.registry import RULES, Rule, hit, rule, rule_ids
@@ -37,7 +37,7 @@ def check(spec: JobSpec, *, select: Iterable[str] | None = None, ignore: Iterabl
     unknown = [i for i in [*chosen, *ignore] if i not in RULES]
     if unknown:
         raise ValueError(f"unknown rule id(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
-    lay = layout(spec)
+    lay = resolve(spec)
     findings = [f for rule_id in chosen if rule_id not in set(ignore) for f in RULES[rule_id](spec, lay)]
     findings.sort(key=lambda f: f.severity != "error")  # stable: declaration order within a severity
     source = spec.source.name if spec.source is not None else "<spec>"
