@@ -92,12 +92,9 @@ def validate(spec: SpecLike, *, overrides: Overrides = ()) -> Report:
     >>> [f"{f.rule} {f.field}: {f.fix}" for f in report.errors]  # doctest: +SKIP
     ['SMP008 training.batch_size: set training.batch_size: 57 (a multiple of microbatches 3)']
     """
-    from smlaunch.layout import resolve
-    from smlaunch.spec.rules import check
+    from smlaunch.validation import validate as _validate
 
-    spec = _spec(spec, overrides)
-    report = check(spec)
-    return _shown(replace(report, summary=resolve(spec).summary()))
+    return _shown(_validate(_spec(spec, overrides)))
 
 
 def validate_file(path: str | os.PathLike, *, overrides: Overrides = ()) -> Report:

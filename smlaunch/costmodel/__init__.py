@@ -134,11 +134,11 @@ def estimate(spec: JobSpec) -> Estimate:
     return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
 
 
-def memory_findings(spec: JobSpec) -> list:
+def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list:
     """``MEM001`` when the estimate exceeds the GPU's memory, with the cheapest checked fixes; else []."""
     from smlaunch.costmodel.fixes import memory_findings as _findings
 
-    return _findings(spec)
+    return _findings(spec, estimate=estimate)
 
 
 def plan(*args, **kwargs):

@@ -40,13 +40,16 @@ def layout_ok(spec: JobSpec, lay: Layout) -> bool:
     )
 
 
-def memory_findings(spec: JobSpec) -> list[Finding]:
-    """[] when the spec fits (or cannot be estimated); else one MEM001 error with checked fixes."""
+def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[Finding]:
+    """[] when the spec fits (or cannot be estimated); else one MEM001 error with checked fixes.
+
+    ``estimate``: the caller's estimate of ``spec``, so that validating and estimating cost one estimate.
+    """
     instance = find_instance(spec.cluster.instance_type)
     lay = resolve(spec)
     if instance is None or not layout_ok(spec, lay):
         return []
-    est = estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
+    est = estimate or estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
     if est.fits:
         return []
     fixes = find_fixes(spec, est)
@@ -82,7 +85,7 @@ def find_fixes(spec: JobSpec, est: Estimate) -> list[Fix]:
     return result[:MAX_FIXES]
 
 
-def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object, verb: str) -> Fix | None:
+def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object) -> Fix | None:
     section = getattr(spec, path[0])
     new_section = section.model_copy(update={path[1]: value})
     new_spec = spec.model_copy(update={path[0]: new_section})
@@ -91,36 +94,43 @@ def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object, ver
         return None
     new = estimate_knobs(knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps)
     shown = value if not isinstance(value, bool) else str(value).lower()
-    text = f"{verb} {'.'.join(path)} {'to ' if verb != 'set' else ''}{shown}"
-    if verb == "set":
-        text = f"set {'.'.join(path)}: {shown}"
-    return Fix(path, value, f"{text} (est. {new.memory.total_gib:.1f} GiB)", new)
+    return Fix(path, value, f"set {'.'.join(path)}: {shown} (est. {new.memory.total_gib:.1f} GiB)", new)
 
 
 def _candidates(spec: JobSpec, est: Estimate):
     lay, smp, training = est.layout, spec.smp, spec.training
     gpus = lay.gpus_per_node
-    # 1. lower the batch size: the largest multiple of microbatches that fits
-    for batch in range(training.batch_size - lay.microbatches, 0, -lay.microbatches):
-        fix = _try(spec, est, ("training", "batch_size"), batch, "lower")
-        if fix and fix.estimate.fits:
-            yield fix
-            break
+    yield _largest_batch_that_fits(spec, est)
     if training.activation_checkpointing != "each":
-        yield _try(spec, est, ("training", "activation_checkpointing"), "each", "set")
+        yield _try(spec, est, ("training", "activation_checkpointing"), "each")
     if not smp.shard_optimizer_state and lay.rdp > 1 and smp.sharded_data_parallel_degree == 1:
-        yield _try(spec, est, ("smp", "shard_optimizer_state"), True, "set")
+        yield _try(spec, est, ("smp", "shard_optimizer_state"), True)
     tp = lay.tp * 2
     while tp <= gpus:
-        fix = _try(spec, est, ("smp", "tensor_parallel_degree"), tp, "raise")
+        fix = _try(spec, est, ("smp", "tensor_parallel_degree"), tp)
         if fix and fix.estimate.fits:
             yield fix
             break
         tp *= 2
     if lay.tp > 1 and smp.optimize == "speed":
-        yield _try(spec, est, ("smp", "optimize"), "memory", "set")
+        yield _try(spec, est, ("smp", "optimize"), "memory")
     if lay.pp > 1 and lay.active_microbatches > 1:
-        yield _try(spec, est, ("smp", "active_microbatches"), max(1, lay.active_microbatches // 2), "lower")
+        yield _try(spec, est, ("smp", "active_microbatches"), max(1, lay.active_microbatches // 2))
     pp = lay.pp * 2
     if lay.microbatches >= pp:
-        yield _try(spec, est, ("smp", "pipeline_parallel_degree"), pp, "raise")
+        yield _try(spec, est, ("smp", "pipeline_parallel_degree"), pp)
+
+
+def _largest_batch_that_fits(spec: JobSpec, est: Estimate) -> Fix | None:
+    """The largest smaller multiple of microbatches that fits, by bisection (memory grows with the batch)."""
+    step = est.layout.microbatches
+    lo, hi = 0, (spec.training.batch_size - 1) // step  # batch = k x step; k = 0 stands for "nothing fits"
+    best = None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        fix = _try(spec, est, ("training", "batch_size"), mid * step)
+        if fix is not None and fix.estimate.fits:
+            lo, best = mid, fix
+        else:
+            hi = mid - 1
+    return best  # the fix at the final lo: lo moves only onto a batch that fits

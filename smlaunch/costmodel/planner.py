@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smlaunch.catalog import Instance
-from smlaunch.costmodel import Estimate, estimate_knobs, find_instance
+from smlaunch.costmodel import Estimate, find_instance
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
-from smlaunch.layout import batch_readers, resolve
+from smlaunch.layout import Layout, batch_readers, layout_of
 
 STRATEGIES = ("none", "each", "group_2", "group_4", "contiguous")
 BATCH_LADDER = (1, 2, 4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 96, 128)
@@ -34,10 +34,20 @@ LAYOUT_SECTIONS = ("model", "cluster", "smp", "training")
 class Option:
     """One feasible configuration found by the search (cheap: estimates are built for the top K only)."""
 
-    tokens_per_s: float
-    memory_gib: float
-    knobs: Knobs
+    estimate: Estimate
     batch_size: int
+
+    @property
+    def knobs(self) -> Knobs:
+        return self.estimate.knobs
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.estimate.throughput.tokens_per_s
+
+    @property
+    def memory_gib(self) -> float:
+        return self.estimate.memory.total_gib
 
     def spec_values(self) -> dict[str, Any]:
         """The knobs as (section, key) values, for matching and for building a spec."""
@@ -260,10 +270,11 @@ def _walk_batches(k1, *, per, global_batch, instance, num_nodes, world, max_step
                         if mem.total_gib > capacity:
                             continue
                         fitted = True
-                        run = Run(instance, num_nodes, world, per * batch * k.seq_length, max_steps)
+                        lay = _layout(k, instance, num_nodes, batch)
+                        run = Run(instance, num_nodes, world, lay.tokens_per_step, max_steps)
                         per_mb = mem.host_offloaded_gib * GIB / max(k.in_flight - 2, 1)
                         tput = estimate_throughput(k, run, offloaded_bytes_per_mb=per_mb)
-                        options.append(Option(tput.tokens_per_s, mem.total_gib, k, batch))
+                        options.append(Option(Estimate(k, lay, instance, mem, tput), batch))
         if tried and not fitted and global_batch is None:
             break  # memory grows with the batch: larger ones cannot fit either
     return considered
@@ -303,25 +314,33 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
     }
 
 
-def _check(spec_data: dict) -> tuple[Estimate, list[str]] | None:
-    """Full estimate and rulebook findings of a candidate; None if the rulebook reports an error."""
-    from smlaunch.costmodel import knobs_from_spec
-    from smlaunch.spec.load import load_spec
+def _layout(k: Knobs, instance: Instance, num_nodes: int, batch: int) -> Layout:
+    return layout_of(
+        instance=instance,
+        num_nodes=num_nodes,
+        gpus_per_node=instance.num_gpus,
+        tp=k.tp,
+        pp=k.pp,
+        microbatches=k.microbatches,
+        active_microbatches=k.active_microbatches,
+        prescaled_batch=k.prescaled_batch,
+        batch_size=batch,
+        seq_length=k.seq_length,
+    )
 
-    spec = load_spec(spec_data)
-    try:
-        from smlaunch.spec.rules import check
-    except ModuleNotFoundError:  # the rulebook is optional here: the layout arithmetic already ran
-        check = None
-    warnings: list[str] = []
-    if check is not None:
-        report = check(spec)
-        if report.errors:
-            return None
-        warnings = [f"{w.rule}: {w.message}" for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
-    lay = resolve(spec)
-    instance = find_instance(spec.cluster.instance_type)
-    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps), warnings
+
+def _rule_warnings(spec_data: dict) -> list[str] | None:
+    """The rulebook's layout warnings on a shortlisted candidate; None if it reports an error.
+
+    Rules only: the candidate's estimate is the one the search made (the cost model runs once per candidate).
+    """
+    from smlaunch.spec.load import load_spec
+    from smlaunch.spec.rules import check
+
+    report = check(load_spec(spec_data))
+    if report.errors:
+        return None
+    return [f"{w.rule}: {w.message}" for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
 
 
 def plan(
@@ -354,10 +373,10 @@ def plan(
         data = spec_dict(
             option, model=section, instance_type=instance_type, num_nodes=instance_count, max_steps=max_steps
         )
-        checked = _check(data)
-        if checked is None or checked[1]:
+        warnings = _rule_warnings(data)
+        if warnings is None or warnings:
             continue  # errors, or layout warnings: plan proposes clean configurations only
-        chosen.append(PlanCandidate(data, checked[0], tuple(checked[1])))
+        chosen.append(PlanCandidate(data, option.estimate))
         if len(chosen) >= top:
             break
     if not chosen:

@@ -121,4 +121,4 @@ def test_extrapolation_then_raise_tensor_parallelism():
 def test_memory_rule_fix_at_longer_sequence_lowers_the_batch_first():
     (finding,) = memory_findings(reference("gpt2-10b", seq=2048))
     assert finding.field == "training.batch_size"
-    assert finding.fix.startswith("lower training.batch_size to")
+    assert finding.fix.startswith("set training.batch_size: 36 ")

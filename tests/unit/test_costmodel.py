@@ -378,7 +378,7 @@ def test_native_fsdp_host_time_per_layer():
 
 
 def test_native_compiled_activations_use_the_fitted_ratio():
-    from smlaunch.costmodel.memory import NATIVE_COMPILED_ACTIVATION_RATIO
+    from smlaunch.costmodel.native_memory import NATIVE_COMPILED_ACTIVATION_RATIO
 
     full, ckpt = layer_activation_bytes(replace(NATIVE, compiled=True))
     assert full == pytest.approx(SBH * 40 * NATIVE_COMPILED_ACTIVATION_RATIO) and ckpt == 4 * SBH

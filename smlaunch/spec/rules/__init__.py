@@ -6,7 +6,9 @@ that shows the arithmetic, and the smallest fix as YAML-ish text. :func:`check` 
 computed once), fills rule id, severity and YAML line, and returns a :class:`Report`, errors first.
 
 Groups: ``CLU`` cluster and instance, ``SMP`` SMP v1 parameters and parallel arithmetic, ``MOD`` model shape
-vs degrees, ``JOB`` framework, spot, data and estimator settings, ``MEM`` memory fit (:mod:`smlaunch.costmodel`).
+vs degrees, ``JOB`` framework, spot, data and estimator settings. The memory verdict (``MEM``) is the cost
+model's (:mod:`smlaunch.costmodel.fixes`); :func:`smlaunch.validation.validate` composes the two, so the
+rulebook never imports the cost model.
 Sources: smp-v1.md §3, §4.3, §5, §9 and AWS's "model parallel best practices" page.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from smlaunch.layout import resolve
+from smlaunch.layout import Layout, resolve
 from smlaunch.spec.findings import Report
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules.registry import RULES, Rule, hit, rule, rule_ids
@@ -25,19 +27,20 @@ from smlaunch.spec.rules import cluster  # noqa: F401
 from smlaunch.spec.rules import parallel  # noqa: F401
 from smlaunch.spec.rules import model  # noqa: F401
 from smlaunch.spec.rules import job  # noqa: F401
-from smlaunch.spec.rules import memory  # noqa: F401
 # isort: on
 
 __all__ = ["RULES", "Rule", "check", "hit", "rule", "rule_ids"]
 
 
-def check(spec: JobSpec, *, select: Iterable[str] | None = None, ignore: Iterable[str] = ()) -> Report:
+def check(
+    spec: JobSpec, *, select: Iterable[str] | None = None, ignore: Iterable[str] = (), lay: Layout | None = None
+) -> Report:
     """Run the rules (all, or the ``select``ed ids, minus ``ignore``) and return the report, errors first."""
     chosen = list(RULES) if select is None else list(select)
     unknown = [i for i in [*chosen, *ignore] if i not in RULES]
     if unknown:
         raise ValueError(f"unknown rule id(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
-    lay = resolve(spec)
+    lay = lay or resolve(spec)
     findings = [f for rule_id in chosen if rule_id not in set(ignore) for f in RULES[rule_id](spec, lay)]
     findings.sort(key=lambda f: f.severity != "error")  # stable: declaration order within a severity
     source = spec.source.name if spec.source is not None else "<spec>"

@@ -1,0 +1,41 @@
+"""Validation in one pass: the rulebook's findings and the cost model's memory verdict, for one resolved layout.
+
+    report = validate(spec)                 # rules (smlaunch.spec.rules) + MEM001 (smlaunch.costmodel.fixes)
+    report = validate(spec, estimate=est)   # the caller already estimated: nothing is estimated twice
+
+The rulebook is pure layout arithmetic and never imports the cost model; this module is the one place that puts
+the two verdicts together, for the API, ``submit`` and ``smlaunch local`` alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from smlaunch.layout import resolve
+from smlaunch.spec.findings import Finding, Report
+from smlaunch.spec.models import JobSpec
+from smlaunch.spec.rules import check
+
+if TYPE_CHECKING:  # pragma: no cover
+    from smlaunch.costmodel import Estimate
+
+
+def validate(spec: JobSpec, *, estimate: Estimate | None = None) -> Report:
+    """Rule findings plus the memory verdict, errors first (declaration order within a severity).
+
+    ``estimate`` is the cost model's estimate of ``spec`` when the caller has one (``submit`` shows it too).
+    """
+    from smlaunch.costmodel.fixes import memory_findings
+
+    lay = resolve(spec)
+    report = check(spec, lay=lay)
+    memory = [_with_line(spec, f) for f in memory_findings(spec, estimate=estimate)]
+    findings = sorted([*report.findings, *memory], key=lambda f: f.severity != "error")
+    return replace(report, findings=tuple(findings), summary=lay.summary())
+
+
+def _with_line(spec: JobSpec, finding: Finding) -> Finding:
+    if finding.line is not None or spec.source is None:
+        return finding
+    return replace(finding, line=spec.source.line_of(tuple(finding.field.split("."))))
