@@ -8,7 +8,7 @@
 Each measured configuration (a PyTorch-native run of entrypoints/train_gpt2.py on H100/H200) becomes a job spec
 (ml.p5.48xlarge for H100, the estimator-side ml.p5e.48xlarge for H200, one host, processes_per_host = num_gpus),
 then the estimator's knobs with ``runtime="native"`` and what the run did (``compiled``, ``pipeline``, the
-in-flight cap, the AdamW variant): smlaunch/costmodel/native_memory.py ``estimate_native_memory`` and the native terms of
+in-flight cap, the AdamW variant): costmodel/native_memory.py ``estimate_native_memory`` and the native terms of
 throughput.py. Predicted memory is the *allocated* peak (no CUDA context, NCCL or fragmentation:
 ``torch.cuda.max_memory_allocated`` does not see them). Targets: memory within 10%, step time within 25%, on
 every configuration.

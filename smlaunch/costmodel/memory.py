@@ -29,7 +29,8 @@ Terms (bytes; the breakdown reports GiB):
   activations: 1 layer (``each``), k layers (``group_k``), the whole stage (``contiguous``). So with one
   microbatch in flight ``each`` < ``group_k`` < ``none``; grouping wins only when many microbatches are in
   flight (n·(1 - 1/k) checkpoints saved per microbatch against k - 1 extra layers recomputed).
-* ``logits``: the LM head output b·s·V/t (vocab-parallel) in 16 bits, its fp32 upcast for the loss and its fp32
+* ``logits``: the LM head output b·s·V (the SMP entry point keeps the head whole: :data:`SMP_REPLICATED_EMBEDDING`)
+  in 16 bits, its fp32 upcast for the loss and its fp32
   gradient: 10 bytes per element (Megatron's cross-entropy; nanoGPT's ``F.cross_entropy`` under autocast).
 * ``communication_buffers``: DDP/SMP gradient buckets (2 x 25 MiB, ``bucket_cap_mb=25``) and, with t > 1 or
   p > 1, two 16-bit b·s·h buffers for the tensor-parallel all-gather / pipeline send-receive.
@@ -157,13 +158,33 @@ def padded_vocab(vocab_size: int, tp: int) -> int:
     return (vocab_size + multiple - 1) // multiple * multiple
 
 
+SMP_REPLICATED_EMBEDDING = True
+"""entrypoints/smp_train.py registers only the transformer ``Block`` for SMP tensor parallelism
+(``smp.tp_register_with_module``); the token embedding and the LM head tied to it stay whole on every
+tensor-parallel rank (SMP's TP docs: weight-shared modules are not distributed). Under ``runtime="smp"`` each
+rank therefore holds V x h embedding parameters and computes b x s x V logits (smp-v1-audit.md §5, defect A).
+tests/integration/test_smp_path.py ties this to what the entry point registers."""
+
+
+def embedding_params(k: Knobs) -> float:
+    """Token-embedding (= tied LM head) parameters on one rank: whole under SMP, vocab-parallel natively."""
+    replicated = k.runtime == "smp" and SMP_REPLICATED_EMBEDDING
+    return padded_vocab(k.vocab_size, k.tp) * k.hidden_width / (1 if replicated else k.tp)
+
+
 def stage_params(k: Knobs) -> float:
     """Parameters on the first pipeline stage of one tensor-parallel rank (blocks + embeddings)."""
     h, t = k.hidden_width, k.tp
     # 12h² weights and 7h column-parallel biases split over t; c_proj biases (2h) and LayerNorms (4h) replicated
     per_block = (12 * h * h + 7 * h) / t + 6 * h
-    embeddings = padded_vocab(k.vocab_size, t) * h / t + k.seq_length * h + 2 * h
-    return k.stage_layers * per_block + embeddings
+    return k.stage_layers * per_block + embedding_params(k) + k.seq_length * h + 2 * h
+
+
+def replicated_params(k: Knobs) -> float:
+    """Of :func:`stage_params`, those every tensor-parallel rank holds whole (SMP: embeddings, positions)."""
+    if k.runtime != "smp" or k.tp == 1:
+        return 0.0
+    return embedding_params(k) + k.seq_length * k.hidden_width if SMP_REPLICATED_EMBEDDING else 0.0
 
 
 def model_state_bytes(k: Knobs) -> dict[str, float]:
@@ -174,17 +195,25 @@ def model_state_bytes(k: Knobs) -> dict[str, float]:
 
         return native_state_bytes(k, n)
     sdp = k.sharded_data_parallel_degree
-    shard = sdp if sdp > 1 else (k.rdp if k.shard_optimizer_state else 1)
     if k.precision == "fp32":
         weights, master, state = 4, 0, 8
     else:
         weights, master, state = 2, MASTER_GRAD_BYTES, ZERO_STATE_BYTES
     wdiv = sdp if sdp > 1 else 1
+    # the sharded state of a parameter is split over the ranks that hold it: rdp for tensor-parallel weights,
+    # dp = rdp x tp for the replicated ones (SMP counts tp ranks in dp)
+    whole = replicated_params(k)
+    if sdp > 1:
+        sharded = n / sdp
+    elif k.shard_optimizer_state:
+        sharded = (n - whole) / k.rdp + whole / (k.rdp * k.tp)
+    else:
+        sharded = n
     return {
         "parameters": n * weights / wdiv,
         "gradients": n * weights / wdiv,
-        "optimizer_state": n * state / shard,
-        "master_gradients": n * master / shard,
+        "optimizer_state": sharded * state,
+        "master_gradients": sharded * master,
     }
 
 
@@ -233,7 +262,8 @@ def activation_bytes(k: Knobs, *, layers: int, in_flight: int) -> dict[str, floa
 
 
 def logits_bytes(k: Knobs) -> float:
-    return k.group_batch * k.seq_length * padded_vocab(k.vocab_size, k.tp) / k.tp * LOGITS_BYTES
+    """The LM head's logits of one microbatch: full-vocabulary under SMP (:data:`SMP_REPLICATED_EMBEDDING`)."""
+    return k.group_batch * k.seq_length * embedding_params(k) / k.hidden_width * LOGITS_BYTES
 
 
 def comm_bytes(k: Knobs) -> float:
