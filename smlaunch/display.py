@@ -155,8 +155,8 @@ def estimate_html(est: Any) -> str:
         ("tokens/s", f"{t.tokens_per_s:,.0f}"),
         ("MFU", f"{100 * t.mfu:.1f}%"),
         ("pipeline bubble", f"{100 * t.bubble_fraction:.1f}%"),
-        ("run time", f"{t.time_s / 3600:.2f} h"),
-        ("cost", f"${t.cost_usd:,.2f} (spot ${t.spot_cost_usd:,.2f})"),
+        ("run time", f"{est.time_s / 3600:.2f} h (steps {t.time_s / 3600:.2f} h)"),
+        ("cost", f"${est.cost_usd:,.2f} (spot ${est.spot_cost_usd:,.2f})"),
     ]
     if mem.host_offloaded_gib:
         rows.append(("offloaded to host", f"{mem.host_offloaded_gib:.2f} GiB"))

@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smlaunch.catalog import INSTANCES, Instance
-from smlaunch.costmodel.memory import Knobs, MemoryEstimate, estimate_memory
+from smlaunch.catalog import INSTANCES, SPOT_PRICE_FRACTION, Instance
+from smlaunch.costmodel.jobtime import SOURCES as JOB_TIME_SOURCES
+from smlaunch.costmodel.jobtime import JobTime, job_time
+from smlaunch.costmodel.memory import (
+    Knobs,
+    MemoryEstimate,
+    estimate_memory,
+    model_params,
+    model_state_bytes,
+    stage_params,
+)
 from smlaunch.costmodel.throughput import H200_141GB, Run, Throughput, estimate_throughput
 from smlaunch.layout import Layout, resolve
 from smlaunch.spec.models import JobSpec
@@ -42,6 +51,21 @@ class Estimate:
     instance: Instance
     memory: MemoryEstimate
     throughput: Throughput
+    job: JobTime
+
+    @property
+    def time_s(self) -> float:
+        """The whole job, submit to end: start-up, steps, checkpoints, final save (:mod:`.jobtime`)."""
+        return self.job.total_s
+
+    @property
+    def cost_usd(self) -> float:
+        """On-demand cost of the billed time (everything after provisioning) on every node."""
+        return self.job.billed_s / 3600 * self.layout.num_nodes * self.instance.price_per_hour
+
+    @property
+    def spot_cost_usd(self) -> float:
+        return self.cost_usd * SPOT_PRICE_FRACTION
 
     @property
     def gpu_memory_gib(self) -> float:
@@ -69,9 +93,12 @@ class Estimate:
             "host_offloaded_gib": round(self.memory.host_offloaded_gib, 3),
             "step_time_s": round(t.step_time_s, 4),
             "tokens_per_s": round(t.tokens_per_s, 1),
-            "time_s": round(t.time_s, 1),
-            "cost_usd": round(t.cost_usd, 2),
-            "spot_cost_usd": round(t.spot_cost_usd, 2),
+            "time_s": round(self.time_s, 1),
+            "train_time_s": round(t.time_s, 1),
+            "job_time_s": {name: round(v, 1) for name, v in self.job.terms.items()},
+            "job_time_sources": dict(JOB_TIME_SOURCES),
+            "cost_usd": round(self.cost_usd, 2),
+            "spot_cost_usd": round(self.spot_cost_usd, 2),
             "mfu": round(t.mfu, 4),
             "bubble_fraction": round(t.bubble_fraction, 4),
             "flops_per_token": t.flops_per_token,
@@ -114,12 +141,56 @@ def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
     )
 
 
-def estimate_knobs(k: Knobs, lay: Layout, instance: Instance, max_steps: int) -> Estimate:
-    """Estimate from flat knobs (the planner's fast path; ``estimate`` for specs)."""
+def estimate_knobs(
+    k: Knobs,
+    lay: Layout,
+    instance: Instance,
+    max_steps: int,
+    *,
+    checkpoint_every_steps: int = 0,
+    delayed_init: bool = False,
+    final_save: bool = False,
+) -> Estimate:
+    """Estimate from flat knobs (the planner's and the fix finder's path; ``estimate`` for specs)."""
     mem = estimate_memory(k)
     offloaded_per_mb = mem.host_offloaded_gib * 1024**3 / max(k.in_flight - 2, 1)
     run = Run(instance, lay.num_nodes, lay.world, lay.tokens_per_step, max_steps)
-    return Estimate(k, lay, instance, mem, estimate_throughput(k, run, offloaded_bytes_per_mb=offloaded_per_mb))
+    tput = estimate_throughput(k, run, offloaded_bytes_per_mb=offloaded_per_mb)
+    job = job_time_of(
+        k,
+        lay,
+        tput,
+        max_steps,
+        checkpoint_every_steps=checkpoint_every_steps,
+        delayed_init=delayed_init,
+        final_save=final_save,
+    )
+    return Estimate(k, lay, instance, mem, tput, job)
+
+
+def job_time_of(
+    k: Knobs,
+    lay: Layout,
+    tput: Throughput,
+    max_steps: int,
+    *,
+    checkpoint_every_steps: int = 0,
+    delayed_init: bool = False,
+    final_save: bool = False,
+) -> JobTime:
+    """The whole-job phases of a configuration (:func:`smlaunch.costmodel.jobtime.job_time`)."""
+    state = model_state_bytes(k)
+    return job_time(
+        step_time_s=tput.step_time_s,
+        max_steps=max_steps,
+        total_params=model_params(k),
+        rank_params=stage_params(k),
+        ranks_per_node=lay.gpus_per_node,
+        rank_checkpoint_bytes=state["parameters"] + state["optimizer_state"],
+        checkpoint_every_steps=checkpoint_every_steps,
+        delayed_init=delayed_init,
+        final_save=final_save,
+    )
 
 
 def estimate(spec: JobSpec) -> Estimate:
@@ -131,7 +202,16 @@ def estimate(spec: JobSpec) -> Estimate:
         known = ", ".join(sorted(INSTANCES))
         raise PlanError(f"no GPU data for instance type {spec.cluster.instance_type!r}", fix=f"use one of {known}")
     lay = resolve(spec)
-    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
+    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec))
+
+
+def job_options(spec: JobSpec) -> dict[str, int | bool]:
+    """The spec's settings that change whole-job time but not a step (keywords of :func:`estimate_knobs`)."""
+    return {
+        "checkpoint_every_steps": spec.training.checkpoint_every_steps,
+        "delayed_init": spec.smp.delayed_parameter_initialization,
+        "final_save": bool(getattr(spec.training, "final_save", False)),
+    }
 
 
 def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list:

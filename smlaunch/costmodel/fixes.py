@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, knobs_from_spec
+from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, job_options, knobs_from_spec
 from smlaunch.layout import Layout, resolve
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec
@@ -49,7 +49,9 @@ def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[
     lay = resolve(spec)
     if instance is None or not layout_ok(spec, lay):
         return []
-    est = estimate or estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps)
+    est = estimate or estimate_knobs(
+        knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec)
+    )
     if est.fits:
         return []
     fixes = find_fixes(spec, est)
@@ -92,7 +94,9 @@ def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object) -> 
     lay = resolve(new_spec)
     if not layout_ok(new_spec, lay):
         return None
-    new = estimate_knobs(knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps)
+    new = estimate_knobs(
+        knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps, **job_options(new_spec)
+    )
     shown = value if not isinstance(value, bool) else str(value).lower()
     return Fix(path, value, f"set {'.'.join(path)}: {shown} (est. {new.memory.total_gib:.1f} GiB)", new)
 

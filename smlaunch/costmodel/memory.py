@@ -180,6 +180,12 @@ def stage_params(k: Knobs) -> float:
     return k.stage_layers * per_block + embedding_params(k) + k.seq_length * h + 2 * h
 
 
+def model_params(k: Knobs) -> float:
+    """Parameters of the whole model (tied embeddings, learned positions; vocabulary padded for k.tp)."""
+    h = k.hidden_width
+    return k.num_layers * (12 * h * h + 13 * h) + (padded_vocab(k.vocab_size, k.tp) + k.seq_length) * h + 2 * h
+
+
 def replicated_params(k: Knobs) -> float:
     """Of :func:`stage_params`, those every tensor-parallel rank holds whole (SMP: embeddings, positions)."""
     if k.runtime != "smp" or k.tp == 1:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smlaunch.catalog import Instance
-from smlaunch.costmodel import Estimate, find_instance
+from smlaunch.costmodel import Estimate, find_instance, job_time_of
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
@@ -103,7 +103,7 @@ class PlanResult:
                 yes[bool(k.prescaled_batch)], yes[bool(k.shard_optimizer_state)], k.checkpointing,
                 yes[bool(k.offload_activations)], f"{e.memory.total_gib:.1f}",
                 f"{e.throughput.tokens_per_s:,.0f}", f"{e.throughput.step_time_s:.2f}",
-                f"{e.throughput.cost_usd:,.0f}",
+                f"{e.cost_usd:,.0f}",
             ])  # fmt: skip
         return table
 
@@ -274,7 +274,8 @@ def _walk_batches(k1, *, per, global_batch, instance, num_nodes, world, max_step
                         run = Run(instance, num_nodes, world, lay.tokens_per_step, max_steps)
                         per_mb = mem.host_offloaded_gib * GIB / max(k.in_flight - 2, 1)
                         tput = estimate_throughput(k, run, offloaded_bytes_per_mb=per_mb)
-                        options.append(Option(Estimate(k, lay, instance, mem, tput), batch))
+                        job = job_time_of(k, lay, tput, max_steps)
+                        options.append(Option(Estimate(k, lay, instance, mem, tput, job), batch))
         if tried and not fitted and global_batch is None:
             break  # memory grows with the batch: larger ones cannot fit either
     return considered

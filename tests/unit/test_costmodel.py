@@ -276,7 +276,10 @@ def test_cli_estimate_json(tmp_path):
     result = CliRunner().invoke(cli, ["estimate", str(path), "--format", "json", "--set", "training.max_steps=7"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["fits"] is True and data["time_s"] == pytest.approx(7 * data["step_time_s"], rel=1e-3)
+    assert data["fits"] is True and data["train_time_s"] == pytest.approx(7 * data["step_time_s"], rel=1e-3)
+    assert data["time_s"] == pytest.approx(sum(data["job_time_s"].values()), abs=0.5)
+    assert data["job_time_s"]["training"] == pytest.approx(data["train_time_s"], abs=0.1)
+    assert set(data["job_time_sources"]) == set(data["job_time_s"])
 
 
 def test_cli_estimate_text_shows_breakdown_and_verdict(tmp_path):
