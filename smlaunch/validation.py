@@ -1,6 +1,6 @@
 """Validation in one pass: the rulebook's findings and the cost model's memory verdict, for one resolved layout.
 
-    report = validate(spec)                 # rules (smlaunch.spec.rules) + MEM001 (smlaunch.costmodel.fixes)
+    report = validate(spec)                 # rules (smlaunch.spec.rules) + MEM/RUN (smlaunch.costmodel.verdicts)
     report = validate(spec, estimate=est)   # the caller already estimated: nothing is estimated twice
 
 The rulebook is pure layout arithmetic and never imports the cost model; this module is the one place that puts
@@ -22,16 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def validate(spec: JobSpec, *, estimate: Estimate | None = None) -> Report:
-    """Rule findings plus the memory verdict, errors first (declaration order within a severity).
+    """Rule findings plus the cost model's verdicts (memory, run time), errors first (stable within a severity).
 
     ``estimate`` is the cost model's estimate of ``spec`` when the caller has one (``submit`` shows it too).
     """
-    from smlaunch.costmodel.fixes import memory_findings
+    from smlaunch.costmodel.verdicts import cost_findings
 
     lay = resolve(spec)
     report = check(spec, lay=lay)
-    memory = [_with_line(spec, f) for f in memory_findings(spec, estimate=estimate)]
-    findings = sorted([*report.findings, *memory], key=lambda f: f.severity != "error")
+    costs = [_with_line(spec, f) for f in cost_findings(spec, estimate=estimate)]
+    findings = sorted([*report.findings, *costs], key=lambda f: f.severity != "error")
     return replace(report, findings=tuple(findings), summary=lay.summary())
 
 

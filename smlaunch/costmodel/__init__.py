@@ -42,6 +42,17 @@ def find_instance(instance_type: str) -> Instance | None:
     return INSTANCES.get(instance_type) or ESTIMATOR_INSTANCES.get(instance_type)
 
 
+HEADROOM = 0.10
+"""Share of GPU memory that a verdict keeps free: the cost model's measured memory error is within 8.1% on 49 GPU
+runs (benchmarks/estimator_accuracy.md), so a configuration estimated at 99% of the GPU may not fit. The planner,
+MEM001's fixes and the MEM002 warning all use it."""
+
+
+def usable_gib(instance: Instance) -> float:
+    """GPU memory a plan or a fix may fill: capacity less :data:`HEADROOM`."""
+    return instance.gpu.memory_gib * (1 - HEADROOM)
+
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """Memory, verdict and speed of one spec on its cluster."""
@@ -78,6 +89,11 @@ class Estimate:
     @property
     def fits(self) -> bool:
         return self.headroom_gib >= 0
+
+    @property
+    def fits_with_margin(self) -> bool:
+        """Fits with :data:`HEADROOM` of the GPU to spare (what plans and fixes promise)."""
+        return self.memory.total_gib <= usable_gib(self.instance)
 
     def to_dict(self) -> dict:
         """The ``estimate --format json`` contract."""

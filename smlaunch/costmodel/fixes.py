@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, job_options, knobs_from_spec
+from smlaunch.costmodel import (
+    HEADROOM,
+    Estimate,
+    estimate_knobs,
+    find_instance,
+    job_options,
+    knobs_from_spec,
+    usable_gib,
+)
 from smlaunch.layout import Layout, resolve
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec
@@ -41,7 +49,8 @@ def layout_ok(spec: JobSpec, lay: Layout) -> bool:
 
 
 def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[Finding]:
-    """[] when the spec fits (or cannot be estimated); else one MEM001 error with checked fixes.
+    """[] when the spec fits with the margin (or cannot be estimated); else MEM001 (it does not fit: an error) or
+    MEM002 (it fits with less than :data:`HEADROOM` to spare: a warning), with fixes checked to leave the margin.
 
     ``estimate``: the caller's estimate of ``spec``, so that validating and estimating cost one estimate.
     """
@@ -52,32 +61,46 @@ def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[
     est = estimate or estimate_knobs(
         knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec)
     )
-    if est.fits:
+    if est.fits_with_margin:
         return []
     fixes = find_fixes(spec, est)
     field = ".".join(fixes[0].path) if fixes else "smp.tensor_parallel_degree"
+    message, fix = _message(spec, est), _fix_text(spec, fixes, usable_gib(instance))
+    rule, severity = ("MEM002", "warning") if est.fits else ("MEM001", "error")
     line = spec.source.line_of(tuple(field.split("."))) if spec.source is not None else None
+    return [Finding(rule, severity, field, message, fix, line)]
+
+
+def _message(spec: JobSpec, est: Estimate) -> str:
     top = sorted(est.memory.breakdown.items(), key=lambda kv: -kv[1])[:3]
-    message = (
-        f"estimated {est.memory.total_gib:.1f} GiB per GPU > {est.gpu_memory_gib:.1f} GiB of "
-        f"{instance.gpu.name} on {instance.name} (largest: "
-        + ", ".join(f"{name} {gib:.1f}" for name, gib in top)
-        + " GiB)"
-    )
-    if fixes:
-        fix = " or ".join(f.text for f in fixes)
-    else:
-        fix = (
-            f"no single change fits; run `smlaunch plan --model {spec.model.preset or 'job.yaml'} "
-            f"--instance-type {spec.cluster.instance_type} --instance-count {spec.cluster.instance_count}`, "
-            "or use more instances / an instance with more GPU memory"
+    largest = ", ".join(f"{name} {gib:.1f}" for name, gib in top)
+    gpu = est.instance.gpu.name
+    if est.fits:
+        spare = 100 * est.headroom_gib / est.gpu_memory_gib
+        return (
+            f"estimated {est.memory.total_gib:.1f} GiB per GPU fits {est.gpu_memory_gib:.1f} GiB of {gpu} with "
+            f"{spare:.1f}% to spare, under the {100 * HEADROOM:.0f}% margin of the cost model's measured error "
+            f"(largest: {largest} GiB)"
         )
-    return [Finding("MEM001", "error", field, message, fix, line)]
+    return (
+        f"estimated {est.memory.total_gib:.1f} GiB per GPU > {est.gpu_memory_gib:.1f} GiB of {gpu} on "
+        f"{est.instance.name} (largest: {largest} GiB)"
+    )
+
+
+def _fix_text(spec: JobSpec, fixes: list[Fix], usable: float) -> str:
+    if fixes:
+        return " or ".join(f.text for f in fixes) + f" (each leaves {100 * HEADROOM:.0f}% free: <= {usable:.1f} GiB)"
+    return (
+        f"no single change fits with {100 * HEADROOM:.0f}% to spare; run `smlaunch plan --model "
+        f"{spec.model.preset or 'job.yaml'} --instance-type {spec.cluster.instance_type} --instance-count "
+        f"{spec.cluster.instance_count}`, or use more instances / an instance with more GPU memory"
+    )
 
 
 def find_fixes(spec: JobSpec, est: Estimate) -> list[Fix]:
     """Single changes that make ``spec`` fit, fastest first."""
-    found = [fix for fix in _candidates(spec, est) if fix is not None and fix.estimate.fits]
+    found = [fix for fix in _candidates(spec, est) if fix is not None and fix.estimate.fits_with_margin]
     found.sort(key=lambda f: (-f.estimate.throughput.tokens_per_s, f.estimate.memory.total_gib))
     seen, result = set(), []
     for fix in found:
@@ -112,7 +135,7 @@ def _candidates(spec: JobSpec, est: Estimate):
     tp = lay.tp * 2
     while tp <= gpus:
         fix = _try(spec, est, ("smp", "tensor_parallel_degree"), tp)
-        if fix and fix.estimate.fits:
+        if fix and fix.estimate.fits_with_margin:
             yield fix
             break
         tp *= 2
@@ -133,7 +156,7 @@ def _largest_batch_that_fits(spec: JobSpec, est: Estimate) -> Fix | None:
     while lo < hi:
         mid = (lo + hi + 1) // 2
         fix = _try(spec, est, ("training", "batch_size"), mid * step)
-        if fix is not None and fix.estimate.fits:
+        if fix is not None and fix.estimate.fits_with_margin:
             lo, best = mid, fix
         else:
             hi = mid - 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smlaunch.catalog import Instance
-from smlaunch.costmodel import Estimate, find_instance, job_time_of
+from smlaunch.costmodel import HEADROOM, Estimate, find_instance, job_time_of, usable_gib
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
@@ -190,14 +190,8 @@ def _actives(pp: int, m: int) -> list[int]:
     return sorted({a for a in (1, 2, pp, pp + 2, m) if 1 <= a <= m})
 
 
-PLAN_HEADROOM = 0.10
-"""The planner keeps 10% of GPU memory free: the estimator's measured memory error is within 8.1% on 49 GPU runs
-(benchmarks/estimator_accuracy.md), so a configuration estimated at 99% of the GPU may not fit."""
-
-
-def usable_gib(instance: Instance) -> float:
-    """GPU memory the planner may fill: capacity less :data:`PLAN_HEADROOM`."""
-    return instance.gpu.memory_gib * (1 - PLAN_HEADROOM)
+PLAN_HEADROOM = HEADROOM
+"""The planner keeps the same margin as the memory verdict (:data:`smlaunch.costmodel.HEADROOM`)."""
 
 
 def enumerate_options(

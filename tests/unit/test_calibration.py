@@ -125,5 +125,5 @@ def test_memory_rule_fix_at_longer_sequence_lowers_the_batch_first():
     first = finding.fix.split(" or ")[0]
     batch = int(first.removeprefix("set training.batch_size: ").split()[0])
     assert 0 < batch < 40
-    assert estimate(reference("gpt2-10b", seq=2048, batch=batch)).fits
-    assert not estimate(reference("gpt2-10b", seq=2048, batch=batch + 1)).fits
+    assert estimate(reference("gpt2-10b", seq=2048, batch=batch)).fits_with_margin  # the fix keeps the margin
+    assert not estimate(reference("gpt2-10b", seq=2048, batch=batch + 1)).fits_with_margin

@@ -31,3 +31,73 @@ def test_validation_composes_rules_and_memory_once(monkeypatch):
     assert "SMP016" in rules and rules.count("MEM001") == 1
     assert report.summary and report.errors[0].severity == "error"
     assert all(call[0] != est.knobs for call in calls)  # the given estimate is not recomputed; only fixes are
+
+
+def _30b(*overrides):
+    import yaml
+
+    from smlaunch.spec.load import load_spec
+    from smlaunch.templates import starter
+
+    return load_spec(yaml.safe_load(starter("gpt2-30b")), list(overrides))
+
+
+def _near_full_batch():
+    """The largest 30B batch that fits a 40 GiB A100 but leaves less than the 10% margin."""
+    from smlaunch.costmodel import estimate
+
+    for batch in range(64, 0, -1):
+        est = estimate(_30b(f"training.batch_size={batch}"))
+        if est.fits:
+            assert not est.fits_with_margin, "no batch lands inside the margin"
+            return batch
+    raise AssertionError("nothing fits")
+
+
+def test_a_spec_inside_the_margin_is_a_warning_whose_fixes_keep_the_margin():
+    from smlaunch import validation
+    from smlaunch.costmodel import estimate
+
+    batch = _near_full_batch()
+    report = validation.validate(_30b(f"training.batch_size={batch}"))
+    (finding,) = [f for f in report.findings if f.rule.startswith("MEM")]
+    assert (finding.rule, finding.severity) == ("MEM002", "warning") and report.valid
+    assert "under the 10% margin" in finding.message
+    first = finding.fix.split(" or ")[0]
+    assert first.startswith("set ")
+    field, _, value = first.removeprefix("set ").partition(": ")
+    fixed = estimate(_30b(f"{field}={value.split(' (')[0]}"))
+    assert fixed.fits_with_margin and fixed.memory.total_gib <= 0.9 * fixed.gpu_memory_gib
+
+
+def test_the_planner_and_the_fixes_share_one_margin():
+    from smlaunch.costmodel import HEADROOM, planner
+
+    assert planner.PLAN_HEADROOM == HEADROOM == 0.10
+
+
+def test_a_job_that_cannot_finish_in_max_run_hours_is_an_error_with_the_hours_it_needs():
+    from smlaunch import validation
+    from smlaunch.costmodel import estimate
+
+    spec = _30b("training.max_steps=20000", "cluster.max_run_hours=1")
+    needed = estimate(spec).job.billed_s / 3600
+    (finding,) = [f for f in validation.validate(spec).findings if f.rule == "RUN001"]
+    assert finding.severity == "error" and finding.field == "cluster.max_run_hours"
+    assert "> cluster.max_run_hours 1 h" in finding.message and "training" in finding.message
+    hours = int(finding.fix.removeprefix("set cluster.max_run_hours: "))
+    assert needed * 1.1 <= hours < needed * 1.1 + 1
+    fixed = validation.validate(_30b("training.max_steps=20000", f"cluster.max_run_hours={hours}"))
+    assert not [f for f in fixed.findings if f.rule == "RUN001"]
+
+
+def test_a_job_close_to_max_run_hours_is_a_warning_and_one_past_28_days_must_be_split():
+    from smlaunch import validation
+    from smlaunch.costmodel import estimate
+
+    needed_h = estimate(_30b("training.max_steps=20000")).job.billed_s / 3600
+    close = validation.validate(_30b("training.max_steps=20000", f"cluster.max_run_hours={needed_h * 1.05:.3f}"))
+    assert [(f.rule, f.severity) for f in close.findings if f.rule == "RUN001"] == [("RUN001", "warning")]
+    huge = validation.validate(_30b("training.max_steps=9000000", "cluster.max_run_hours=600"))
+    (finding,) = [f for f in huge.findings if f.rule == "RUN001"]
+    assert finding.fix.startswith("set training.max_steps: ") and "672 h" in finding.fix

@@ -1,0 +1,67 @@
+"""The cost model's verdicts on a spec, as findings: memory (MEM001/MEM002), run time (RUN001).
+
+    cost_findings(spec)                 estimate once, then every verdict that needs it
+    cost_findings(spec, estimate=est)   the caller's estimate (submit shows it too)
+
+:func:`smlaunch.validation.validate` adds these to the rulebook's findings.
+"""
+
+from __future__ import annotations
+
+import math
+
+from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, job_options, knobs_from_spec
+from smlaunch.costmodel.fixes import layout_ok, memory_findings
+from smlaunch.layout import resolve
+from smlaunch.progress import format_duration
+from smlaunch.spec.findings import Finding
+from smlaunch.spec.models import JobSpec
+
+MAX_RUN_HOURS = 672
+"""SageMaker's longest training job: MaxRuntimeInSeconds <= 2,419,200 s (28 days; sagemaker-contract.md)."""
+RUN_TIME_MARGIN = 0.10
+"""A job estimated within 10% of cluster.max_run_hours gets a warning: SageMaker stops it at the limit."""
+
+
+def cost_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[Finding]:
+    """Memory and run-time verdicts; [] when the spec cannot be estimated (the rules say why)."""
+    instance = find_instance(spec.cluster.instance_type)
+    lay = resolve(spec)
+    if instance is None or not layout_ok(spec, lay):
+        return []
+    est = estimate or estimate_knobs(
+        knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec)
+    )
+    return [*memory_findings(spec, estimate=est), *run_time_findings(spec, est)]
+
+
+def run_time_findings(spec: JobSpec, est: Estimate) -> list[Finding]:
+    """RUN001: the estimated whole-job time against ``cluster.max_run_hours`` (an error past it, a warning within
+    :data:`RUN_TIME_MARGIN`). The clock SageMaker stops runs from the start of training (billed time)."""
+    limit_s = spec.cluster.max_run_hours * 3600
+    needed_s = est.job.billed_s
+    if needed_s <= limit_s * (1 - RUN_TIME_MARGIN):
+        return []
+    hours = math.ceil(needed_s * (1 + RUN_TIME_MARGIN) / 3600)
+    terms = ", ".join(f"{name} {format_duration(v)}" for name, v in est.job.terms.items() if v >= 1)
+    shown = f"estimated {format_duration(needed_s)} ({terms})"
+    if needed_s > limit_s:
+        severity, what = (
+            "error",
+            f"{shown} > cluster.max_run_hours {spec.cluster.max_run_hours:g} h: SageMaker stops it first",
+        )
+    else:
+        severity, what = (
+            "warning",
+            f"{shown} is within {100 * RUN_TIME_MARGIN:.0f}% of cluster.max_run_hours {spec.cluster.max_run_hours:g} h",
+        )
+    if hours <= MAX_RUN_HOURS:
+        fix = f"set cluster.max_run_hours: {hours}"
+    else:
+        steps = int(spec.training.max_steps * MAX_RUN_HOURS * 3600 / needed_s / (1 + RUN_TIME_MARGIN))
+        fix = (
+            f"set training.max_steps: {max(steps, 1)} (SageMaker's limit is {MAX_RUN_HOURS} h; resume the rest from "
+            "the checkpoint in a second job), or add instances"
+        )
+    line = spec.source.line_of(("cluster", "max_run_hours")) if spec.source is not None else None
+    return [Finding("RUN001", severity, "cluster.max_run_hours", what, fix, line)]
