@@ -131,14 +131,17 @@ def plan(
     instance_count: int | None = None,
     seq_length: int | None = None,
     global_batch: int | None = None,
+    vary_batch: bool = False,
     top: int = 5,
     max_steps: int | None = None,
     overrides: Overrides = (),
 ) -> PlanResult:
-    """Rank every valid SMP v1 configuration of a model on a cluster by estimated tokens/s (``smlaunch plan``).
+    """Rank every valid SMP v1 configuration of a model on a cluster by whole-job time and cost (``smlaunch plan``).
 
     ``model`` is a preset name (``"gpt2-30b"``), a job spec (JobSpec, job.yaml path or dict: its model,
-    and by default its cluster and ``max_steps``) or a dict / YAML file of model keys.
+    and by default its cluster, ``max_steps`` and global batch) or a dict / YAML file of model keys. Every
+    candidate trains the same global batch (the spec's, else the reference table's, else 0.5M tokens per step)
+    unless ``vary_batch``.
 
     >>> result = plan("gpt2-30b", instance_type="ml.p4d.24xlarge", instance_count=16, top=3)  # doctest: +SKIP
     >>> best = result.best.estimate.knobs; (best.tp, best.pp, best.microbatches)  # doctest: +SKIP
@@ -152,6 +155,10 @@ def plan(
         instance_type = instance_type or spec.cluster.instance_type
         instance_count = instance_count or spec.cluster.instance_count
         max_steps = max_steps or spec.training.max_steps
+        if global_batch is None and not vary_batch:
+            from smlaunch.layout import resolve
+
+            global_batch = resolve(spec).global_batch
     if instance_type is None or instance_count is None:
         raise PlanError("plan needs a cluster", fix='pass instance_type="ml.p4d.24xlarge", instance_count=16')
     return _shown(
@@ -161,6 +168,7 @@ def plan(
             instance_count=instance_count,
             seq_length=seq_length,
             global_batch=global_batch,
+            vary_batch=vary_batch,
             top=top,
             max_steps=max_steps or 1000,
         )

@@ -83,9 +83,10 @@ class PlanResult:
     considered: int
     explanation: str
 
-    COLUMNS = ("#", "tp", "pp", "mb", "active", "batch", "prescaled", "shard opt", "checkpointing", "offload",
-               "GiB/GPU", "tokens/s", "step s", "cost $")  # fmt: skip
-    """Headers of :meth:`rows`, shared by ``smlaunch plan`` and the notebook view."""
+    COLUMNS = ("#", "tp", "pp", "mb", "act", "batch", "pre", "shard", "ckpt", "off", "GiB", "tok/s", "time", "cost $")
+    """Headers of :meth:`rows`, shared by ``smlaunch plan`` and the notebook view: microbatches, active
+    microbatches, batch_size, prescaled_batch, shard_optimizer_state, activation checkpointing, offloading, GiB per
+    GPU, tokens/s, whole-job time, on-demand cost."""
 
     @property
     def best(self) -> PlanCandidate:
@@ -93,6 +94,8 @@ class PlanResult:
 
     def rows(self) -> list[list[str]]:
         """The ranked table as text cells, one row per candidate (columns: :attr:`COLUMNS`)."""
+        from smlaunch.progress import format_duration
+
         yes = {True: "yes", False: "-"}
         table = []
         for rank, c in enumerate(self.candidates, 1):
@@ -102,10 +105,21 @@ class PlanResult:
                 str(k.active_microbatches) if k.pp > 1 else "-", str(c.spec["training"]["batch_size"]),
                 yes[bool(k.prescaled_batch)], yes[bool(k.shard_optimizer_state)], k.checkpointing,
                 yes[bool(k.offload_activations)], f"{e.memory.total_gib:.1f}",
-                f"{e.throughput.tokens_per_s:,.0f}", f"{e.throughput.step_time_s:.2f}",
-                f"{e.cost_usd:,.0f}",
+                f"{e.throughput.tokens_per_s:,.0f}", format_duration(e.time_s), f"{e.cost_usd:,.0f}",
             ])  # fmt: skip
         return table
+
+    def table_text(self) -> str:
+        """The ranked table as aligned plain text (fits an 80-column terminal for any cluster)."""
+        cells = [list(self.COLUMNS), *self.rows()]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
+        left = {self.COLUMNS.index("ckpt")}
+        return "\n".join(
+            " ".join(
+                c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in cells
+        )
 
     def to_dict(self) -> dict:
         rows = []
@@ -306,6 +320,7 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
             "max_steps": max_steps,
             "activation_checkpointing": k.checkpointing,
         },
+        "data": {},  # synthetic tokens until the user names a train channel (JOB005 otherwise warns)
     }
 
 
@@ -324,18 +339,23 @@ def _layout(k: Knobs, instance: Instance, num_nodes: int, batch: int) -> Layout:
     )
 
 
-def _rule_warnings(spec_data: dict) -> list[str] | None:
-    """The rulebook's layout warnings on a shortlisted candidate; None if it reports an error.
+DEFAULT_TOKENS_PER_STEP = 2**19
+"""Tokens per optimizer step when neither the spec nor the reference table fixes the batch: GPT-3's 0.5M-token
+batch for its smaller models (Brown et al. 2020, Table 2.1)."""
+REFERENCE_GLOBAL_BATCH = {"gpt2-10b": 32 * 40, "gpt2-30b": 16 * 32, "gpt2-60b": 16 * 56}
+"""The best-practices table's samples per step (rdp x batch_size, prescaled): smp-best-practices.txt."""
+MAX_RULE_CHECKS = 400
+"""Candidates the rulebook sees before the planner gives up and says which rules removed them."""
 
-    Rules only: the candidate's estimate is the one the search made (the cost model runs once per candidate).
-    """
-    from smlaunch.spec.load import load_spec
-    from smlaunch.spec.rules import check
 
-    report = check(load_spec(spec_data))
-    if report.errors:
-        return None
-    return [f"{w.rule}: {w.message}" for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
+def default_global_batch(section: dict[str, Any]) -> int:
+    """The batch every candidate trains when the caller names none: the reference table's, else 0.5M tokens."""
+    preset = section.get("preset")
+    if preset in REFERENCE_GLOBAL_BATCH and "seq_length" not in section:
+        return REFERENCE_GLOBAL_BATCH[preset]
+    from smlaunch.spec.models import ModelSpec
+
+    return max(1, DEFAULT_TOKENS_PER_STEP // ModelSpec.model_validate(section).seq_length)
 
 
 def plan(
@@ -345,40 +365,104 @@ def plan(
     instance_count: int,
     seq_length: int | None = None,
     global_batch: int | None = None,
+    vary_batch: bool = False,
     top: int = 5,
     max_steps: int = DEFAULT_MAX_STEPS,
 ) -> PlanResult:
-    """Rank every valid configuration of ``model`` on ``instance_count`` x ``instance_type``."""
+    """Rank every valid configuration of ``model`` on ``instance_count`` x ``instance_type`` by whole-job time.
+
+    Like with like: every candidate trains ``global_batch`` samples per step (default :func:`default_global_batch`);
+    ``vary_batch`` lets the batch size vary instead (the fastest per token wins, whatever its batch).
+    """
     instance = find_instance(instance_type)
     if instance is None:
         raise PlanError(f"no GPU data for instance type {instance_type!r}", fix="see `smlaunch schema` for types")
     section = resolve_model(model, seq_length)
-    base = _base_knobs(section)
+    if global_batch is None and not vary_batch:
+        global_batch = default_global_batch(section)
     options, considered = enumerate_options(
-        base, instance, instance_count, global_batch=global_batch, max_steps=max_steps
+        _base_knobs(section), instance, instance_count, global_batch=global_batch, max_steps=max_steps
     )
     if not options:
         raise PlanError(
             _nothing_fits(section, instance, instance_count, global_batch),
-            fix="add instances, pick an instance with more GPU memory, or lower --global-batch",
+            fix="add instances, pick an instance with more GPU memory, or change the batch (--global-batch N, or "
+            "--vary-batch)",
         )
-    options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
+    if vary_batch:  # different batches do different work per step: the fastest per token wins
+        options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
+    else:
+        options.sort(key=lambda o: (o.estimate.time_s, o.estimate.cost_usd, o.memory_gib))
+    chosen = _shortlist(options, section=section, instance=instance, count=instance_count, max_steps=max_steps, top=top)
+    from smlaunch.costmodel.explain import explain
+
+    return PlanResult(chosen, options, considered, explain(chosen[0], options, instance))
+
+
+def _shortlist(options, *, section, instance, count, max_steps, top) -> list[PlanCandidate]:
+    """The first ``top`` distinct options that the rulebook passes without layout warnings."""
     chosen: list[PlanCandidate] = []
-    for option in options:
-        data = spec_dict(
-            option, model=section, instance_type=instance_type, num_nodes=instance_count, max_steps=max_steps
-        )
-        warnings = _rule_warnings(data)
-        if warnings is None or warnings:
-            continue  # errors, or layout warnings: plan proposes clean configurations only
+    seen: set[str] = set()
+    removed: dict[str, list] = {}
+    for checked, option in enumerate(options):
+        if checked >= MAX_RULE_CHECKS:
+            break
+        data = spec_dict(option, model=section, instance_type=instance.name, num_nodes=count, max_steps=max_steps)
+        key = _same_configuration(option, data)
+        if key in seen:
+            continue  # the same configuration written another way, or a feature that changes nothing here
+        seen.add(key)
+        findings = _rule_findings(data)
+        if findings:
+            for f in findings:
+                removed.setdefault(f.rule, [0, f])[0] += 1
+            continue
         chosen.append(PlanCandidate(data, option.estimate))
         if len(chosen) >= top:
             break
     if not chosen:
-        raise PlanError("every configuration that fits breaks a rule of the rulebook")
-    from smlaunch.costmodel.explain import explain
+        raise PlanError(_removed_by(removed, len(seen)), fix=_removed_fix(removed))
+    return chosen
 
-    return PlanResult(chosen, options, considered, explain(chosen[0], options, instance))
+
+def _same_configuration(option: Option, data: dict) -> str:
+    """Options that are one configuration in effect share a key: the active microbatches SMP would really use,
+    and features the estimate shows do nothing here (offloading with nothing to offload, a checkpoint group as
+    costly as another). Enumeration puts the plainer spelling first, so it is the one kept."""
+    smp = data["smp"]
+    e = option.estimate
+    return repr(
+        (
+            smp["tensor_parallel_degree"], smp["pipeline_parallel_degree"], smp["microbatches"],
+            min(smp.get("active_microbatches", 1), smp["microbatches"]), smp["prescaled_batch"],
+            smp["shard_optimizer_state"], data["training"]["batch_size"],
+            round(e.memory.total_gib, 2), round(e.throughput.tokens_per_s), round(e.memory.host_offloaded_gib, 2),
+        )
+    )  # fmt: skip
+
+
+def _rule_findings(spec_data: dict) -> list:
+    """What disqualifies a shortlisted candidate: rulebook errors, or warnings on its layout sections.
+
+    Rules only: the candidate's estimate is the one the search made (the cost model runs once per candidate).
+    """
+    from smlaunch.spec.load import load_spec
+    from smlaunch.spec.rules import check
+
+    report = check(load_spec(spec_data))
+    return report.errors or [w for w in report.warnings if w.field.split(".")[0] in LAYOUT_SECTIONS]
+
+
+def _removed_by(removed: dict[str, list], distinct: int) -> str:
+    reasons = "; ".join(
+        f"{f.message} ({rule}, {n} of {distinct})" for rule, (n, f) in sorted(removed.items(), key=lambda kv: -kv[1][0])
+    )
+    return f"every configuration that fits breaks a rule: {reasons}"
+
+
+def _removed_fix(removed: dict[str, list]) -> str:
+    top_rule = max(removed.items(), key=lambda kv: kv[1][0])[1][1] if removed else None
+    return top_rule.fix if top_rule is not None else "add instances or pick another instance type"
 
 
 def _nothing_fits(section: dict, instance: Instance, count: int, global_batch: int | None) -> str:
