@@ -8,6 +8,7 @@
     smlaunch.plan("gpt2-30b", instance_type="ml.p4d.24xlarge", instance_count=16)   # PlanResult, fastest first
     smlaunch.render(spec)                    # LaunchRequest: what SageMaker will receive (pure)
     job = smlaunch.submit(spec)              # JobHandle: status(), logs(), wait(), stop()
+    job = smlaunch.attach(job_name)          # JobHandle of an existing job; smlaunch.list_jobs() lists them
     run = smlaunch.run_local(spec, steps=20) # LocalRun: the same layout under torchrun on this machine
 
 Importing the package is light: every public name is loaded on first use (module ``__getattr__``), so neither
@@ -31,7 +32,20 @@ from smlaunch.errors import (
 )
 
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from smlaunch.api import attach, estimate, load_spec, plan, render, run_local, starter, submit, validate
+    from smlaunch.api import (
+        attach,
+        estimate,
+        json_schema,
+        list_jobs,
+        load_spec,
+        plan,
+        render,
+        run_local,
+        starter,
+        submit,
+        validate,
+        validate_file,
+    )
     from smlaunch.backends.recording import RecordingBackend
     from smlaunch.costmodel import Estimate
     from smlaunch.costmodel.planner import PlanResult
@@ -66,6 +80,8 @@ __all__ = [
     "__version__",
     "attach",
     "estimate",
+    "json_schema",
+    "list_jobs",
     "load_spec",
     "plan",
     "render",
@@ -73,12 +89,26 @@ __all__ = [
     "starter",
     "submit",
     "validate",
+    "validate_file",
 ]
 
 _LAZY: dict[str, str] = {
     # public name -> the module that defines it (imported on first access)
     **dict.fromkeys(
-        ("attach", "estimate", "load_spec", "plan", "render", "run_local", "starter", "submit", "validate"),
+        (
+            "attach",
+            "estimate",
+            "json_schema",
+            "list_jobs",
+            "load_spec",
+            "plan",
+            "render",
+            "run_local",
+            "starter",
+            "submit",
+            "validate",
+            "validate_file",
+        ),
         "smlaunch.api",
     ),
     "DryRun": "smlaunch.jobs",

@@ -6,7 +6,14 @@
     result = plan(spec)              # the fastest valid layouts of the spec's model on its cluster
     request = render(spec)           # what SageMaker will receive
     job = submit(spec)               # a SageMaker training job (JobHandle)
+    job = attach(job_name)           # an existing job: .status(), .logs(), .wait(), .stop()
+    jobs = list_jobs(status="InProgress")   # the account's training jobs, newest first
     run = run_local(spec)            # the same job on this machine, under torchrun
+    text = starter("gpt2-30b")       # a commented job.yaml (``smlaunch init``)
+    schema = json_schema()           # the JSON Schema of job.yaml (``smlaunch schema``)
+
+Every CLI command is one of these functions (``smlaunch validate`` is :func:`validate_file`, ``status``, ``logs``
+and ``stop`` are :class:`JobHandle` methods of :func:`attach`); tests/unit/test_parity.py keeps it so.
 
 Every function that takes a spec accepts a :class:`JobSpec`, a path to a job.yaml or a dict shaped like one,
 plus ``overrides`` (``["section.key=value", ...]`` or ``{"section.key": value}``). Heavy modules (the cost model,
@@ -37,8 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from smlaunch.local import LocalRun
 
 __all__ = [
-    "attach", "estimate", "load_spec", "plan", "render", "run_local", "starter", "submit", "validate",
-    "validate_file",
+    "attach", "estimate", "json_schema", "list_jobs", "load_spec", "plan", "render", "run_local", "starter", "submit",
+    "validate", "validate_file",
 ]  # fmt: skip
 
 SpecLike = JobSpec | str | os.PathLike | Mapping[str, Any]
@@ -245,6 +252,41 @@ def attach(job_name: str, *, region: str | None = None, backend: Backend | None 
     from smlaunch import jobs
 
     return _shown(jobs.attach(job_name, region=region, backend=backend))
+
+
+def list_jobs(
+    *,
+    status: Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"] | None = None,
+    name_contains: str | None = None,
+    max_results: int = 50,
+    region: str | None = None,
+    backend: Backend | None = None,
+) -> list[dict[str, Any]]:
+    """The account's training jobs, newest first: ListTrainingJobs summaries (``smlaunch list``).
+
+    Each summary has ``TrainingJobName``, ``TrainingJobStatus`` and ``CreationTime``; pass a name to
+    :func:`attach` for a handle. ``backend`` defaults to SageMaker in ``region``.
+
+    >>> [j["TrainingJobName"] for j in list_jobs(status="InProgress", name_contains="gpt2")]  # doctest: +SKIP
+    ['gpt2-30b-20260101-120000-1a2b3c4d']
+    """
+    from smlaunch import jobs
+
+    return jobs.list_jobs(
+        status=status, name_contains=name_contains, region=region, max_results=max_results, backend=backend
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of job.yaml, for editors and checks (``smlaunch schema``).
+
+    >>> schema = json_schema()
+    >>> sorted(schema["properties"])[:3]
+    ['cluster', 'data', 'model']
+    """
+    from smlaunch.spec.schema import json_schema as _json_schema
+
+    return _json_schema()
 
 
 def run_local(

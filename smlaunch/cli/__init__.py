@@ -4,6 +4,10 @@ Each command lives in its own module (``smlaunch/cli/<command>.py``, a click com
 is imported only when it runs, so ``smlaunch --help`` and ``smlaunch validate`` never import sagemaker,
 boto3 or torch. Errors: an :class:`~smlaunch.errors.SmlaunchError` prints one red message and exits with its
 code (2 for specs that cannot be read, 1 otherwise); ``SMLAUNCH_DEBUG=1`` shows the traceback.
+
+Shell completion is click's (``_SMLAUNCH_COMPLETE``): commands, options, choices, ``--set`` keys from the
+spec's JSON schema, instance types and model presets from :mod:`smlaunch.catalog` (see
+:mod:`smlaunch.cli.common`); it imports neither the SDKs nor torch.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import os
 import sys
 
 import click
+
+COMPLETE_VAR = "_SMLAUNCH_COMPLETE"
+"""click's shell completion variable: ``eval "$(_SMLAUNCH_COMPLETE=bash_source smlaunch)"`` (or zsh_source, ...)."""
 
 COMMANDS: dict[str, str] = {
     "init": "Write a commented job.yaml from a reference template.",
@@ -65,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and turn smlaunch errors into one message and an exit code."""
     from smlaunch.errors import SmlaunchError
 
+    if os.environ.get(COMPLETE_VAR):  # the shell asks for completions (or for its script): no space after `key=`
+        from click.shell_completion import add_completion_class
+
+        from smlaunch.cli.common import bash_complete_class
+
+        add_completion_class(bash_complete_class(), "bash")
     try:
         code = cli.main(args=argv, prog_name="smlaunch", standalone_mode=False)
     except SmlaunchError as exc:

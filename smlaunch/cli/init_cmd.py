@@ -27,10 +27,10 @@ def command(preset: str, output: str | None, name: str | None, force: bool) -> N
     gpt2-10b, gpt2-30b, gpt2-60b   the AWS reference configurations, exactly as in the table
     gpt2-tiny-local                a tiny tp 2 x pp 2 job for `smlaunch local`
     """
+    from smlaunch import api
     from smlaunch.errors import SmlaunchError
-    from smlaunch.templates import starter
 
-    text = starter(preset, name=name)
+    text = api.starter(preset, name=name)
     if not output:
         click.echo(text, nl=False)
         return

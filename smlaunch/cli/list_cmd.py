@@ -19,9 +19,9 @@ STATUSES = ["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
 def command(status: str | None, name_contains: str | None, max_results: int, region: str | None,
             output_format: str) -> None:  # fmt: skip
     """List training jobs, newest first."""
-    from smlaunch.jobs import list_jobs
+    from smlaunch import api
 
-    jobs = list_jobs(status=status, name_contains=name_contains, region=region, max_results=max_results)
+    jobs = api.list_jobs(status=status, name_contains=name_contains, region=region, max_results=max_results)
     if output_format == "json":
         echo_json(jobs)
         return

@@ -14,9 +14,9 @@ region_option = click.option("--region", default=None, help="AWS region of the j
 @region_option
 def command(job: str, follow: bool, poll_s: float, region: str | None) -> None:
     """Print the logs of training job JOB, each line prefixed with its host (algo-N)."""
-    from smlaunch.jobs import attach
+    from smlaunch import api
 
-    handle = attach(job, region=region)
+    handle = api.attach(job, region=region)
     if follow:
         follow_job(handle, poll_s=poll_s)
         return

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from smlaunch.cli.common import echo_json, format_option
+from smlaunch.cli.common import complete_instance_types, complete_model, echo_json, format_option
 
 
 @click.command(name="plan")
@@ -16,8 +16,15 @@ from smlaunch.cli.common import echo_json, format_option
     required=True,
     metavar="PRESET|FILE",
     help="A preset (e.g. gpt2-30b), a job.yaml (its model section) or a YAML of model keys.",
+    shell_complete=complete_model,
 )
-@click.option("--instance-type", required=True, metavar="TYPE", help="SageMaker instance type, e.g. ml.p4d.24xlarge.")
+@click.option(
+    "--instance-type",
+    required=True,
+    metavar="TYPE",
+    help="SageMaker instance type, e.g. ml.p4d.24xlarge.",
+    shell_complete=complete_instance_types,
+)
 @click.option("--instance-count", required=True, type=click.IntRange(min=1), help="Number of instances.")
 @click.option("--seq-length", type=click.IntRange(min=1), default=None, help="Override the model's sequence length.")
 @click.option(

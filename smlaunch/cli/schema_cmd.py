@@ -19,12 +19,13 @@ def command(output: str | None) -> None:
     """
     import json
 
-    from smlaunch.spec.schema import json_schema
+    from smlaunch import api
 
+    schema = api.json_schema()
     if output:
         with open(output, "w", encoding="utf-8") as handle:
-            json.dump(json_schema(), handle, indent=2, sort_keys=True)
+            json.dump(schema, handle, indent=2, sort_keys=True)
             handle.write("\n")
         click.echo(f"wrote {output}")
     else:
-        echo_json(json_schema())
+        echo_json(schema)

@@ -14,9 +14,9 @@ from smlaunch.cli.logs_cmd import region_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(job: str, region: str | None, output_format: str) -> None:
     """Show the status of training job JOB."""
-    from smlaunch.jobs import attach
+    from smlaunch import api
 
-    status = attach(job, region=region).status()
+    status = api.attach(job, region=region).status()
     if output_format == "json":
         echo_json(
             {

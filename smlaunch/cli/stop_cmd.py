@@ -12,9 +12,9 @@ from smlaunch.cli.logs_cmd import region_option
 @region_option
 def command(job: str, region: str | None) -> None:
     """Stop training job JOB (SageMaker moves it to Stopping, then Stopped; the checkpoints stay in S3)."""
-    from smlaunch.jobs import attach
+    from smlaunch import api
 
-    handle = attach(job, region=region)
+    handle = api.attach(job, region=region)
     status = handle.status()
     if status.done:
         click.echo(f"{job} already ended: {status.status}")

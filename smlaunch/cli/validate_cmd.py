@@ -18,9 +18,9 @@ def command(files: tuple[str, ...], overrides: tuple[str, ...], output_format: s
     Exit 0 when every spec is valid (warnings allowed unless --strict), 1 when a rule is broken,
     2 when a file cannot be read or parsed.
     """
-    from smlaunch.api import validate_file
+    from smlaunch import api
 
-    reports = [validate_file(path, overrides=overrides) for path in files]
+    reports = [api.validate_file(path, overrides=overrides) for path in files]
     if output_format == "json":
         payload = [r.to_dict() | {"file": r.source} for r in reports]
         echo_json(payload[0] if len(payload) == 1 else payload)
@@ -35,14 +35,14 @@ def command(files: tuple[str, ...], overrides: tuple[str, ...], output_format: s
 
 
 def format_report(report) -> str:
-    """Human-readable report: one block per finding with rule id, field, line, message and fix."""
+    """Human-readable report: one block per finding with rule id, field, line, message and fix (as a --set flag)."""
     errors, warnings = report.errors, report.warnings
     counts = f"{len(errors)} error{'s' * (len(errors) != 1)}, {len(warnings)} warning{'s' * (len(warnings) != 1)}"
     if report.unreadable:
         (finding,) = errors
         lines = [click.style("error: ", fg="red", bold=True) + finding.message]
         if finding.fix:
-            lines.append(click.style("  fix: ", fg="green") + finding.fix)
+            lines.append(click.style("  fix: ", fg="green") + finding.cli_fix)
         return "\n".join(lines)
     if errors:
         head = click.style(f"{report.source}: invalid", fg="red", bold=True) + f" ({counts})"
@@ -57,5 +57,5 @@ def format_report(report) -> str:
         lines.append(f"  {click.style(finding.severity, fg=colour, bold=True):<7} {finding.rule} {where}")
         lines.extend(f"          {text}" for text in finding.message.splitlines())
         if finding.fix:
-            lines.append("          " + click.style("fix: ", fg="green") + finding.fix)
+            lines.append("          " + click.style("fix: ", fg="green") + finding.cli_fix)
     return "\n".join(lines)

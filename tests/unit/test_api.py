@@ -18,11 +18,15 @@ EXPORTED = [
     "DryRun", "Estimate", "Finding", "JobHandle", "JobNotFound", "JobSpec", "LaunchRequest", "LocalRun",
     "LocalRunError", "MissingDependency", "PlanError", "PlanResult", "RecordingBackend", "RenderError", "Report",
     "SmlaunchError", "SpecError", "SubmitError", "ValidationFailed", "__version__", "attach", "estimate",
-    "load_spec", "plan", "render", "run_local", "starter", "submit", "validate",
+    "json_schema", "list_jobs", "load_spec", "plan", "render", "run_local", "starter", "submit", "validate",
+    "validate_file",
 ]  # fmt: skip
 """Growing the public API is a deliberate diff of this list."""
 
-FUNCTIONS = ["attach", "estimate", "load_spec", "plan", "render", "run_local", "starter", "submit", "validate"]
+FUNCTIONS = [
+    "attach", "estimate", "json_schema", "list_jobs", "load_spec", "plan", "render", "run_local", "starter", "submit",
+    "validate", "validate_file",
+]  # fmt: skip
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
@@ -236,3 +240,33 @@ def test_submit_refuses_rule_errors(job_yaml):
     with pytest.raises(smlaunch.ValidationFailed, match="SMP008") as caught:
         smlaunch.submit(job_yaml, overrides=["smp.microbatches=3"], backend=smlaunch.RecordingBackend())
     assert [f.rule for f in caught.value.findings] == ["SMP008"]
+
+
+def test_list_jobs_with_the_recording_backend(job_yaml):
+    backend = smlaunch.RecordingBackend()
+    first = smlaunch.submit(job_yaml, overrides={"sagemaker.role": ROLE}, backend=backend, job_name="gpt2-60b-a")
+    smlaunch.submit(job_yaml, overrides={"sagemaker.role": ROLE}, backend=backend, job_name="other-b")
+    names = [j["TrainingJobName"] for j in smlaunch.list_jobs(backend=backend)]
+    assert sorted(names) == ["gpt2-60b-a", "other-b"]
+    assert [j["TrainingJobName"] for j in smlaunch.list_jobs(name_contains="gpt2", backend=backend)] == [first.name]
+    assert smlaunch.list_jobs(status="Completed", backend=backend) == []
+    assert len(smlaunch.list_jobs(max_results=1, backend=backend)) == 1
+
+
+def test_json_schema_is_the_spec_schema():
+    from smlaunch.spec.schema import json_schema
+
+    assert smlaunch.json_schema() == json_schema()
+    assert smlaunch.json_schema()["$schema"].endswith("2020-12/schema")
+
+
+def test_validate_file_turns_unreadable_specs_into_a_report(tmp_path):
+    report = smlaunch.validate_file(tmp_path / "missing.yaml")
+    assert report.unreadable and [f.rule for f in report.errors] == ["SPEC"]
+
+
+def test_findings_keep_the_spec_wording_and_offer_the_cli_one(job_yaml):
+    (finding,) = smlaunch.validate(job_yaml, overrides={"smp.microbatches": 3}).errors
+    assert finding.fix == "set training.batch_size: 57 (a multiple of microbatches 3)"
+    assert finding.cli_fix == "--set training.batch_size=57 (a multiple of microbatches 3)"
+    assert finding.to_dict()["fix"] == finding.fix and finding.to_dict()["cli_fix"] == finding.cli_fix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -74,7 +75,7 @@ def test_validate_reports_rule_errors_with_field_line_and_fix(job):
     assert f"{job}: invalid" in out
     assert "SMP" in out and "training.batch_size (line 29)" in out
     assert "batch_size(56) is not divisible by microbatches(3)" in out
-    assert "fix: set training.batch_size: 57" in out
+    assert "fix: --set training.batch_size=57 (a multiple of microbatches 3)" in out  # worded for the shell
     assert "Traceback" not in out + err
 
 
@@ -84,7 +85,9 @@ def test_validate_json_contract(job):
     report = json.loads(out)
     assert set(report) == {"valid", "errors", "warnings", "file"} and report["valid"] is False
     finding = next(f for f in report["errors"] if f["field"] == "smp.tensor_parallel_degree")
-    assert set(finding) == {"rule", "field", "line", "message", "fix"}
+    assert set(finding) == {"rule", "field", "line", "message", "fix", "cli_fix"}
+    assert finding["fix"] == "set smp.tensor_parallel_degree: 8"  # the spec's wording
+    assert finding["cli_fix"] == "--set smp.tensor_parallel_degree=8"  # the command line's
     assert finding["line"] == 19
     assert "tensor_parallel_degree(16) > GPUs per instance(8) on ml.p4d.24xlarge" in finding["message"]
 
@@ -166,3 +169,21 @@ def test_templates_from_init_load(tmp_path):
         path = tmp_path / f"{preset}.yaml"
         CliRunner().invoke(cli, ["init", "--preset", preset, "-o", str(path)])
         assert load_spec(path).name == preset
+
+
+def test_a_cli_fix_pasted_back_fixes_the_spec(job):
+    _, out, _ = run("validate", str(job), "--format", "json", "--set", "smp.microbatches=3")
+    (finding,) = json.loads(out)["errors"]
+    args = shlex.split(finding["cli_fix"].split(" (", 1)[0])
+    assert args == ["--set", "training.batch_size=57"]
+    code, out, _ = run("validate", str(job), "--set", "smp.microbatches=3", *args)
+    assert code == 0, out
+
+
+def test_submit_refusal_words_fixes_for_the_command_line(job):
+    code, _, err = run("submit", str(job), "--dry-run", "--set", "smp.microbatches=3")
+    assert code == 1
+    assert "error: 1 rule error(s) in the spec; not submitting" in err
+    assert "SMP008 training.batch_size: batch_size(56) is not divisible by microbatches(3)" in err
+    assert "fix: --set training.batch_size=57 (a multiple of microbatches 3)" in err
+    assert "Traceback" not in err
