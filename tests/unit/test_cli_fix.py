@@ -46,7 +46,8 @@ def _findings(rule_id, spec):
 
 
 CASES = [(rule_id, overrides, field) for rule_id, overrides, _, field, _, _ in FAILING] + [
-    ("MEM001", {"smp.fp16": True, **overrides}, None) for overrides, _ in MEMORY  # BASE trains in fp32
+    ("MEM001", {"smp.fp16": True, **overrides}, None)
+    for overrides, _ in MEMORY  # BASE trains in fp32
 ]
 
 

@@ -53,7 +53,9 @@ def test_plan_without_global_batch_prefers_largest_fitting_batch():
 
 
 def test_plan_nothing_fits_raises_plan_error():
-    with pytest.raises(PlanError, match=re.escape("no configuration of gpt2-60b at global batch 896 fits 1 x ml.p4d.24xlarge")):
+    with pytest.raises(
+        PlanError, match=re.escape("no configuration of gpt2-60b at global batch 896 fits 1 x ml.p4d.24xlarge")
+    ):
         plan("gpt2-60b", instance_type="ml.p4d.24xlarge", instance_count=1)
 
 
