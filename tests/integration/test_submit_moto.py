@@ -168,6 +168,24 @@ def test_dry_run_sends_nothing_and_needs_no_credentials(aws_env, monkeypatch):
     assert client("s3").list_buckets()["Buckets"] == []
 
 
+def test_dry_run_and_recording_backend_go_through_the_same_adapter(aws_env):
+    from smlaunch.backends import RecordingBackend
+    from smlaunch.targets import sagemaker_v2
+
+    prepared = jobs.prepare(spec_for("gpt2-30b", "sagemaker.tags.team=ml"), job_name="same-call", force=True)
+    dry = jobs.launch(prepared, backend=backend(), dry_run=True)
+    recording = RecordingBackend()
+    jobs.launch(prepared, backend=recording)
+    call = sagemaker_v2.call(prepared.request, job_name="same-call")
+    assert dry.submission.call == recording.calls[0] == call
+    estimator, sent = call["estimator"], dry.request
+    smp = estimator["distribution"]["smdistributed"]["modelparallel"]["parameters"]
+    assert json.loads(sent["HyperParameters"]["mp_parameters"]) == smp
+    assert sent["ResourceConfig"]["InstanceCount"] == estimator["instance_count"]
+    assert sent["StoppingCondition"]["MaxRuntimeInSeconds"] == estimator["max_run"]
+    assert sent["Tags"] == estimator["tags"]
+
+
 @pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b"])
 def test_golden_create_training_job(preset, aws_env):
     """The CreateTrainingJob request of each reference template (SMLAUNCH_UPDATE_GOLDEN=1 regenerates)."""
@@ -251,7 +269,7 @@ def test_preflight_refuses(override, match, aws_env):
 def test_aws_errors_become_one_message():
     from botocore.exceptions import ClientError
 
-    from smlaunch.backends.sagemaker import translate
+    from smlaunch.backends.sagemaker_errors import translate
 
     def err(code, message, op="CreateTrainingJob"):
         return ClientError({"Error": {"Code": code, "Message": message}}, op)

@@ -1,4 +1,5 @@
-"""render: pure, deterministic, one source of truth; golden files of the reference templates.
+"""render: pure, deterministic, one source of truth; golden files of the reference templates (the SDK v2
+target's call, as ``smlaunch render`` prints it).
 
 Refresh the golden files with ``SMLAUNCH_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py``.
 """
@@ -16,6 +17,7 @@ from smlaunch.errors import RenderError
 from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
+from smlaunch.targets import sagemaker_v2
 from smlaunch.templates import STARTERS, starter
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "render"
@@ -28,7 +30,7 @@ def spec_of(preset: str, tmp_path, overrides=()):
 
 
 def normalized(request) -> str:
-    payload = {"estimator": request.estimator_kwargs(), "fit": {"inputs": request.inputs}}
+    payload = sagemaker_v2.call(request)
     assert payload["estimator"]["source_dir"] == str(entrypoints_dir())
     payload["estimator"]["source_dir"] = "<entrypoints>"
     return yaml.safe_dump(payload, sort_keys=True, width=120)
@@ -53,7 +55,7 @@ def test_render_is_deterministic(tmp_path):
 
 def test_one_value_reaches_both_smp_and_entry_point(tmp_path):
     request = render(spec_of("gpt2-60b", tmp_path, ["smp.microbatches=8", "training.batch_size=64"]))
-    smp = request.distribution["smdistributed"]["modelparallel"]["parameters"]
+    smp = sagemaker_v2.distribution(request)["smdistributed"]["modelparallel"]["parameters"]
     hp = request.hyperparameters
     assert smp["microbatches"] == hp["microbatches"] == 8
     assert smp["partitions"] == hp["pipeline_parallel_degree"] == 2
@@ -69,7 +71,7 @@ def test_booleans_render_as_integers_and_checkpointing_only_for_the_script(tmp_p
     assert hp["activation_checkpointing"] == 1 and hp["activation_strategy"] == "each"
     assert not any(isinstance(v, bool) for v in hp.values())
     assert "activation_checkpointing" not in request.mp_parameters
-    assert request.distribution["mpi"] == {
+    assert sagemaker_v2.distribution(request)["mpi"] == {
         "enabled": True,
         "processes_per_host": 8,
         "custom_mpi_options": "--mca btl_vader_single_copy_mechanism none -x NCCL_DEBUG=WARN",
@@ -95,7 +97,7 @@ def test_spot_and_optional_settings(tmp_path):
             "sagemaker.volume_kms_key=alias/k",
         ],
     )
-    kwargs = render(spec).estimator_kwargs()
+    kwargs = sagemaker_v2.estimator_kwargs(render(spec))
     assert kwargs["use_spot_instances"] is True and kwargs["max_wait"] == 34 * 3600 and kwargs["max_run"] == 36000
     assert kwargs["checkpoint_s3_uri"] == "s3://b/ckpt"
     assert kwargs["subnets"] == ["subnet-1"] and kwargs["volume_kms_key"] == "alias/k"
@@ -103,12 +105,13 @@ def test_spot_and_optional_settings(tmp_path):
 
 
 def test_extra_estimator_kwargs_pass_through_but_owned_keys_are_refused(tmp_path):
-    kwargs = render(
+    request = render(
         spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={keep_alive_period_in_seconds: 60}"])
     )
-    assert kwargs.estimator_kwargs()["keep_alive_period_in_seconds"] == 60
+    assert request.extra_target_kwargs == {"keep_alive_period_in_seconds": 60}
+    assert sagemaker_v2.estimator_kwargs(request)["keep_alive_period_in_seconds"] == 60
     spec = spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={distribution: {}}"])
-    with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp`\)"):
+    with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp:`\)"):
         render(spec)
 
 
