@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import time
 from dataclasses import replace
@@ -27,6 +26,8 @@ from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter
+from tests.golden_files import ROOT as GOLDEN_ROOT
+from tests.golden_files import assert_golden
 from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
     REGION,
     ROLE,
@@ -37,7 +38,7 @@ from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.integration
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "create_training_job"
+GOLDEN = GOLDEN_ROOT / "create_training_job"
 BUCKET = "smlaunch-test"
 
 
@@ -193,11 +194,7 @@ def test_golden_create_training_job(preset, aws_env):
     dry = jobs.submit(spec, dry_run=True, backend=backend(), force=True)
     text = json.dumps(dry.request, indent=2, sort_keys=True, default=str)
     text = text.replace(dry.job_name, "<job-name>").replace(f"sagemaker-{REGION}-123456789012", "<bucket>")
-    path = GOLDEN / f"{preset}.json"
-    if os.environ.get("SMLAUNCH_UPDATE_GOLDEN") == "1" or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-    assert text + "\n" == path.read_text()
+    assert_golden(GOLDEN / f"{preset}.json", text + "\n")
 
 
 def test_retry_after_connection_error_creates_exactly_one_job(aws_env):

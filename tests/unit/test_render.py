@@ -1,14 +1,12 @@
 """render: pure, deterministic, one source of truth; golden files of the reference templates (the SDK v2
 target's call, as ``smlaunch render`` prints it).
 
-Refresh the golden files with ``SMLAUNCH_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py``.
+Refresh the golden files with ``SMLAUNCH_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py``; a missing one fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +17,9 @@ from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
 from smlaunch.targets import sagemaker_v2
 from smlaunch.templates import STARTERS, starter
+from tests.golden_files import ROOT, assert_golden
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "render"
+GOLDEN = ROOT / "render"
 
 
 def spec_of(preset: str, tmp_path, overrides=()):
@@ -39,11 +38,18 @@ def normalized(request) -> str:
 @pytest.mark.parametrize("preset", sorted(STARTERS))
 def test_render_matches_golden(preset, tmp_path):
     text = normalized(render(spec_of(preset, tmp_path)))
-    golden = GOLDEN / f"{preset}.yaml"
-    if os.environ.get("SMLAUNCH_UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(GOLDEN / f"{preset}.yaml", text)
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("SMLAUNCH_UPDATE_GOLDEN", raising=False)
+    missing = tmp_path / "render" / "missing.yaml"
+    with pytest.raises(pytest.fail.Exception, match=r"missing; regenerate it with `SMLAUNCH_UPDATE_GOLDEN=1 pytest"):
+        assert_golden(missing, "text\n")
+    assert not missing.exists()
+    monkeypatch.setenv("SMLAUNCH_UPDATE_GOLDEN", "1")
+    assert_golden(missing, "text\n")
+    assert missing.read_text() == "text\n"
 
 
 def test_render_is_deterministic(tmp_path):
