@@ -19,8 +19,9 @@ plus the target's own spellings (``sagemaker_v2.estimator_kwargs(request)``, ``s
 Adapters are pure: no SDK import, no network, no environment.
 
 Adding a target (say SDK v3's ``ModelTrainer``) is one new file, ``smlaunch/targets/<name>.py`` implementing the
-protocol, plus its tests (``tests/unit/test_targets.py`` checks any adapter against its ``OWNED_KEYS``): nothing
-here lists the targets; :func:`get` finds one by name.
+protocol, plus its tests: nothing here lists the targets (:func:`get` finds one by name, ``sagemaker-v3`` in
+``sagemaker_v3.py``), and ``tests/unit/test_targets.py`` runs its protocol test on every module of this package;
+the new target's own tests check that every keyword it renders is in its ``OWNED_KEYS``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ recording backend recording exactly that output."""
 from __future__ import annotations
 
 import dataclasses
+import pkgutil
 
 import pytest
 import yaml
@@ -108,6 +109,23 @@ def test_call_is_estimator_and_fit_arguments():
     assert call["estimator"]["distribution"] == sagemaker_v2.distribution(request)
     assert call["fit"] == {"inputs": {"train": "s3://b/tokens/"}, "job_name": "j-1"}
     assert sagemaker_v2.call(request)["fit"] == {"inputs": {"train": "s3://b/tokens/"}}
+
+
+ADAPTERS = sorted(m.name for m in pkgutil.iter_modules(targets.__path__))
+
+
+@pytest.mark.parametrize("module", ADAPTERS)
+def test_every_adapter_follows_the_protocol(module):
+    adapter = targets.get(module.replace("_", "-"))
+    assert adapter.__name__ == f"smlaunch.targets.{module}"
+    assert adapter.OWNED_KEYS and all(isinstance(v, str) and v for v in adapter.OWNED_KEYS.values())
+    request = render(spec_of())
+    call = adapter.call(request, job_name="j-1")
+    assert isinstance(call, dict) and call == adapter.call(request, job_name="j-1")  # pure
+    owned = next(iter(adapter.OWNED_KEYS))
+    with pytest.raises(RenderError):
+        adapter.refuse_owned_keys({owned: 1})
+    adapter.refuse_owned_keys({"not-owned-by-anyone": 1})
 
 
 def test_targets_are_found_by_name():
