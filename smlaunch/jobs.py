@@ -204,19 +204,15 @@ def prepare(
     job_name: str | None = None,
     overrides: Any = (),
 ) -> Prepared:
-    """Load, check (rulebook), estimate, apply the cost cap, render and name the job. Pure: sends nothing."""
+    """Load, check (rulebook), estimate, apply the cost cap, render and name the job. Pure: sends nothing.
+
+    The estimate is computed once here and shared by the summary and the cost cap.
+    """
     from smlaunch.spec.load import load_spec
-    from smlaunch.spec.rules import check
 
     if not isinstance(spec, JobSpec):
         spec = load_spec(spec, overrides)
-    report = check(spec)
-    if report.errors and not force:
-        lines = [f"  {f.rule} {f.field}: {f.message}\n    fix: {f.fix}" for f in report.errors]
-        raise ValidationFailed(
-            f"{len(report.errors)} rule error(s) in the spec; not submitting\n" + "\n".join(lines),
-            findings=report.errors,
-        )
+    report = _checked(spec, force=force)
     est = _estimate(spec)
     request = render(spec)
     prepared = Prepared(spec, report, est, request, job_name or job_name_for(request))
@@ -279,6 +275,24 @@ def _sagemaker_backend(region: str | None) -> Backend:
     from smlaunch.backends.sagemaker import SageMakerBackend
 
     return SageMakerBackend(region)
+
+
+def _checked(spec: JobSpec, *, force: bool) -> Report:
+    """The rulebook's report; raises ValidationFailed on rule errors unless ``force``."""
+    from smlaunch.spec.rules import check
+
+    # ESTIMATES TWICE (owner of smlaunch/costmodel/ to resolve): rule MEM001 inside check() calls
+    # costmodel.fixes.memory_findings(spec), which estimates the spec itself and takes no estimate. Once it
+    # accepts one (memory_findings(spec, estimate=est)), prepare() can run check(spec, ignore=["MEM001"]) and add
+    # memory_findings(spec, estimate=est) to the report, so the spec is estimated exactly once.
+    report = check(spec)
+    if report.errors and not force:
+        lines = [f"  {f.rule} {f.field}: {f.message}\n    fix: {f.fix}" for f in report.errors]
+        raise ValidationFailed(
+            f"{len(report.errors)} rule error(s) in the spec; not submitting\n" + "\n".join(lines),
+            findings=report.errors,
+        )
+    return report
 
 
 def _estimate(spec: JobSpec) -> Any:

@@ -38,6 +38,7 @@ from smlaunch.errors import LocalRunError, MissingDependency
 from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
 from smlaunch.spec.models import JobSpec
+from smlaunch.targets import sagemaker_v2
 
 _RANK_PREFIX = re.compile(r"^\[default(\d+)\]:(.*)$", re.S)
 _ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
@@ -491,7 +492,7 @@ def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_mi
         raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
     session = LocalSession()
     session.config = {"local": {"local_code": True, "container_root": str(plan.run_dir)}}
-    kwargs = plan.request.estimator_kwargs()
+    kwargs = sagemaker_v2.estimator_kwargs(plan.request)
     kwargs.update(
         instance_type="local_gpu" if plan.device == "cuda" else "local",
         instance_count=1,

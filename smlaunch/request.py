@@ -1,10 +1,10 @@
-"""Render a spec into a target-neutral :class:`LaunchRequest`, and that into SDK v2 ``PyTorch`` kwargs.
+"""Render a spec into a target-neutral :class:`LaunchRequest`: what to run, not how an SDK spells it.
 
 Pure and deterministic: nothing here touches the environment, the network, stdout or the SDK. Each value
 that both SMP and the entry point need is written once in the spec and rendered to both places: the SMP
 ``parameters`` (:meth:`SmpSpec.to_mp_parameters`) and the entry point's hyperparameters
 (docs/entrypoint-contract.md), booleans as 0/1 because the SageMaker toolkit would pass Python bools as
-``True``/``False`` strings.
+``True``/``False`` strings. A target adapter (:mod:`smlaunch.targets`) turns the request into one SDK's call.
 """
 
 from __future__ import annotations
@@ -22,89 +22,60 @@ ENTRY_POINT = "train_gpt2.py"
 METRIC_NAMES = ("loss", "step_time_s", "tokens_per_s", "mfu", "mem_gib")
 """Fields of the entry point's per-step log line (docs/entrypoint-contract.md): ``step=.. loss=.. ...``."""
 
-METRIC_DEFINITIONS = [{"Name": "train:step", "Regex": r"step=([0-9]+) "}] + [
-    {"Name": f"train:{name}", "Regex": rf"{name}=([0-9.eE+-]+)"} for name in METRIC_NAMES
-]
 
-OWNED_ESTIMATOR_KEYS: dict[str, str] = {
-    # estimator keyword -> the spec field that controls it
-    "entry_point": "(smlaunch ships entrypoints/train_gpt2.py)",
-    "source_dir": "(smlaunch ships entrypoints/)",
-    "distribution": "smp",
-    "hyperparameters": "training / model / smp",
-    "instance_type": "cluster.instance_type",
-    "instance_count": "cluster.instance_count",
-    "volume_size": "cluster.volume_size_gb",
-    "max_run": "cluster.max_run_hours",
-    "use_spot_instances": "cluster.spot.enabled",
-    "max_wait": "cluster.spot.max_wait_hours",
-    "role": "sagemaker.role",
-    "framework_version": "sagemaker.framework_version",
-    "py_version": "sagemaker.py_version",
-    "image_uri": "sagemaker.image_uri",
-    "environment": "sagemaker.environment",
-    "tags": "sagemaker.tags",
-    "subnets": "sagemaker.subnets",
-    "security_group_ids": "sagemaker.security_group_ids",
-    "volume_kms_key": "sagemaker.volume_kms_key",
-    "output_kms_key": "sagemaker.output_kms_key",
-    "enable_network_isolation": "sagemaker.enable_network_isolation",
-    "encrypt_inter_container_traffic": "sagemaker.encrypt_inter_container_traffic",
-    "output_path": "output.s3_path",
-    "checkpoint_s3_uri": "output.checkpoint_s3_uri",
-    "metric_definitions": "(smlaunch parses the entry point's log line)",
-    "sagemaker_session": "sagemaker.region",
-    "base_job_name": "name",
-}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LaunchRequest:
-    """Everything needed to launch the job, independent of the SDK that will launch it."""
+    """Everything needed to launch the job, independent of the SDK (target) that will launch it."""
 
     name: str
+    """The job's name in the spec (job names add a timestamp and :meth:`fingerprint`)."""
+    engine: str = "smp"
+    """The training engine: ``smp`` (SMP v1, ``smdistributed.modelparallel`` under MPI)."""
+
+    # the program: entry point, its arguments, the engine's parameters
     entry_point: str
     source_dir: str
     hyperparameters: dict[str, Any]
+    """The entry point's arguments, sorted by name, booleans as 0/1."""
     mp_parameters: dict[str, Any]
+    """The SMP (model-parallel) parameters."""
     processes_per_host: int
     custom_mpi_options: str
+
+    # data and outputs
+    inputs: dict[str, str]
+    """Data channels: name -> URI, sorted by name."""
+    output_path: str | None
+    checkpoint_s3_uri: str | None
+
+    # resources
     instance_type: str
     instance_count: int
     volume_size_gb: int
     max_run_s: int
     use_spot_instances: bool
     max_wait_s: int | None
+
+    # image, identity, environment
     framework_version: str
     py_version: str
     image_uri: str | None
     role: str | None
     region: str | None
-    inputs: dict[str, str]
-    output_path: str | None
-    checkpoint_s3_uri: str | None
     environment: dict[str, str]
-    tags: list[dict[str, str]]
+    tags: dict[str, str]
+    """Resource tags: key -> value, sorted by key."""
+
+    # network and encryption
     subnets: list[str]
     security_group_ids: list[str]
     volume_kms_key: str | None
     output_kms_key: str | None
     enable_network_isolation: bool
     encrypt_inter_container_traffic: bool
-    metric_definitions: list[dict[str, str]] = field(default_factory=lambda: list(METRIC_DEFINITIONS))
-    extra_estimator_kwargs: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def distribution(self) -> dict[str, Any]:
-        """The SDK v2 ``distribution`` for SMP v1: modelparallel plus the MPI launcher."""
-        return {
-            "smdistributed": {"modelparallel": {"enabled": True, "parameters": dict(self.mp_parameters)}},
-            "mpi": {
-                "enabled": True,
-                "processes_per_host": self.processes_per_host,
-                "custom_mpi_options": self.custom_mpi_options,
-            },
-        }
+    extra_target_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The user's ``sagemaker.extra_estimator_kwargs``: passed to the target's call as they are."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-able) of the whole request."""
@@ -114,46 +85,6 @@ class LaunchRequest:
         """A short stable hash of the request (job names; idempotent retries)."""
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:8]
-
-    def estimator_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``sagemaker.pytorch.PyTorch`` (SDK v2), without the session."""
-        kwargs: dict[str, Any] = {
-            "entry_point": self.entry_point,
-            "source_dir": self.source_dir,
-            "role": self.role,
-            "instance_type": self.instance_type,
-            "instance_count": self.instance_count,
-            "volume_size": self.volume_size_gb,
-            "max_run": self.max_run_s,
-            "hyperparameters": dict(self.hyperparameters),
-            "distribution": self.distribution,
-            "metric_definitions": [dict(m) for m in self.metric_definitions],
-            "debugger_hook_config": False,
-            "disable_profiler": True,
-            "environment": dict(self.environment),
-            "tags": [dict(t) for t in self.tags],
-            "enable_network_isolation": self.enable_network_isolation,
-            "encrypt_inter_container_traffic": self.encrypt_inter_container_traffic,
-        }
-        if self.image_uri:
-            kwargs["image_uri"] = self.image_uri
-        else:
-            kwargs["framework_version"] = self.framework_version
-            kwargs["py_version"] = self.py_version
-        if self.use_spot_instances:
-            kwargs["use_spot_instances"] = True
-            kwargs["max_wait"] = self.max_wait_s
-        optional = {
-            "output_path": self.output_path,
-            "checkpoint_s3_uri": self.checkpoint_s3_uri,
-            "subnets": self.subnets or None,
-            "security_group_ids": self.security_group_ids or None,
-            "volume_kms_key": self.volume_kms_key,
-            "output_kms_key": self.output_kms_key,
-        }
-        kwargs.update({k: v for k, v in optional.items() if v is not None})
-        kwargs.update(self.extra_estimator_kwargs)
-        return kwargs
 
 
 def hyperparameters(spec: JobSpec) -> dict[str, Any]:
@@ -201,11 +132,15 @@ def hyperparameters(spec: JobSpec) -> dict[str, Any]:
 def render(spec: JobSpec) -> LaunchRequest:
     """Render ``spec`` into the :class:`LaunchRequest` that ``submit`` and ``local`` both launch.
 
+    ``sagemaker.extra_estimator_kwargs`` may not set what smlaunch renders itself (the SDK v2 target's
+    ``OWNED_KEYS``, the table rule JOB007 reads too).
+
     >>> request = render(load_spec("templates/gpt2-30b.yaml"))  # doctest: +SKIP
-    >>> request.distribution["smdistributed"]["modelparallel"]["parameters"]["partitions"]  # doctest: +SKIP
+    >>> request.mp_parameters["partitions"]  # doctest: +SKIP
     1
     """
     from smlaunch.resources import entrypoints_dir
+    from smlaunch.targets import sagemaker_v2
 
     cluster, sm = spec.cluster, spec.sagemaker
     processes = cluster.gpus_per_host
@@ -216,7 +151,7 @@ def render(spec: JobSpec) -> LaunchRequest:
             field="cluster.processes_per_host",
             fix="set cluster.processes_per_host, or use a catalog instance type (see `smlaunch validate`)",
         )
-    _check_owned_keys(sm.extra_estimator_kwargs)
+    sagemaker_v2.refuse_owned_keys(sm.extra_estimator_kwargs)
     max_wait = None
     if cluster.spot.enabled:
         max_wait = int((cluster.spot.max_wait_hours or cluster.max_run_hours + 24) * 3600)
@@ -243,23 +178,12 @@ def render(spec: JobSpec) -> LaunchRequest:
         output_path=spec.output.s3_path,
         checkpoint_s3_uri=spec.output.checkpoint_s3_uri,
         environment=dict(sorted(sm.environment.items())),
-        tags=[{"Key": k, "Value": v} for k, v in sorted(sm.tags.items())],
+        tags=dict(sorted(sm.tags.items())),
         subnets=list(sm.subnets),
         security_group_ids=list(sm.security_group_ids),
         volume_kms_key=sm.volume_kms_key,
         output_kms_key=sm.output_kms_key,
         enable_network_isolation=sm.enable_network_isolation,
         encrypt_inter_container_traffic=sm.encrypt_inter_container_traffic,
-        extra_estimator_kwargs=dict(sorted(sm.extra_estimator_kwargs.items())),
+        extra_target_kwargs=dict(sorted(sm.extra_estimator_kwargs.items())),
     )
-
-
-def _check_owned_keys(extra: dict[str, Any]) -> None:
-    for key in sorted(extra):
-        if key in OWNED_ESTIMATOR_KEYS:
-            raise RenderError(
-                f"sagemaker.extra_estimator_kwargs.{key}: `{key}` is controlled by smlaunch "
-                f"(set it under `{OWNED_ESTIMATOR_KEYS[key]}`)",
-                field=f"sagemaker.extra_estimator_kwargs.{key}",
-                fix=f"remove {key} from extra_estimator_kwargs",
-            )

@@ -1,9 +1,17 @@
 """Backends launch a :class:`~smlaunch.request.LaunchRequest` and manage the job it becomes.
 
     Backend (protocol)
-    ├── SageMakerBackend   smlaunch.backends.sagemaker: SDK v2 ``PyTorch`` estimator (the only module that
-    │                      imports sagemaker / boto3 / botocore)
-    └── RecordingBackend   smlaunch.backends.recording: records requests, for tests, docs and notebooks
+    ├── SageMakerBackend   smlaunch.backends.sagemaker: SDK v2 ``PyTorch(**sagemaker_v2.estimator_kwargs(request))``
+    │   ├── sagemaker_preflight  offline and online checks before anything is created
+    │   ├── sagemaker_errors     botocore / SDK errors -> one SubmitError each; what is retryable
+    │   ├── sagemaker_sdk        the lazy SDK imports, the SDK session, the dry-run session
+    │   └── source               the clean copy of the entry points that becomes sourcedir.tar.gz
+    │   (the sagemaker*.py modules are the only ones that import sagemaker / boto3 / botocore, in functions)
+    └── RecordingBackend   smlaunch.backends.recording: records requests and the adapter's call, for tests,
+                           docs and notebooks
+
+Both go through the same target adapter (:mod:`smlaunch.targets.sagemaker_v2`): what the recording backend records
+is exactly what the SageMaker backend passes to the SDK.
 
 Job state crosses this boundary in SageMaker's own shapes (the ``DescribeTrainingJob`` and
 ``ListTrainingJobs`` dicts), so a fake backend speaks the same language as the real one.
@@ -24,16 +32,19 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 @dataclass(frozen=True)
 class Submission:
-    """What a backend sent (or, on a dry run, would send): the ``CreateTrainingJob`` request and its source."""
+    """What a backend sent (or, on a dry run, would send): the service request, the adapter's call, the source."""
 
     job_name: str
     request: dict[str, Any]
+    """The request sent to the service: ``CreateTrainingJob`` (SageMaker), or the adapter's call (recording)."""
     source_uri: str | None = None
     source_files: tuple[str, ...] = ()
     region: str | None = None
     dry_run: bool = False
     uploads: tuple[str, ...] = field(default_factory=tuple)
     """S3 URIs the submit wrote (or, on a dry run, would have written)."""
+    call: dict[str, Any] = field(default_factory=dict)
+    """The target adapter's call for the request (:func:`smlaunch.targets.sagemaker_v2.call`, with the job name)."""
 
 
 class Backend(Protocol):

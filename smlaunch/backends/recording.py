@@ -1,8 +1,12 @@
 """A backend that records launch requests instead of sending them: for tests, docs and notebooks.
 
     >>> backend = RecordingBackend()
-    >>> job = smlaunch.jobs.submit(spec, backend=backend)          # doctest: +SKIP
-    >>> backend.requests[0].distribution["smdistributed"]        # doctest: +SKIP
+    >>> job = smlaunch.jobs.submit(spec, backend=backend)                  # doctest: +SKIP
+    >>> backend.requests[0].mp_parameters["partitions"]                  # doctest: +SKIP
+    >>> backend.calls[0]["estimator"]["distribution"]["smdistributed"]   # doctest: +SKIP
+
+What it records is the target adapter's output (:func:`smlaunch.targets.sagemaker_v2.call`): the exact
+``PyTorch`` keyword arguments and ``fit()`` arguments the SageMaker backend passes to the SDK.
 
 Jobs it "creates" start ``InProgress``; tests move them with :meth:`RecordingBackend.set_status` and feed
 log lines with :meth:`RecordingBackend.add_log`.
@@ -12,18 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from smlaunch.errors import JobNotFound
 from smlaunch.request import LaunchRequest
+from smlaunch.targets import sagemaker_v2
 
 
 class RecordingBackend:
-    """Records every submitted :class:`LaunchRequest`; keeps fake job state in memory."""
+    """Records every submitted :class:`LaunchRequest` and the adapter's call for it; keeps fake job state.
 
-    def __init__(self, region: str | None = "us-east-1") -> None:
+    ``requests``: the LaunchRequests, in submit order; ``calls``: the target's call for each (``{"estimator":
+    PyTorch kwargs, "fit": fit() kwargs with the job name}``); ``submissions``: what :meth:`submit` returned.
+    Dry runs are returned but not recorded.
+    """
+
+    def __init__(self, region: str | None = "us-east-1", *, target: ModuleType = sagemaker_v2) -> None:
         self.region = region
+        self.target = target
         self.requests: list[LaunchRequest] = []
+        self.calls: list[dict[str, Any]] = []
         self.submissions: list = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.logs: dict[str, list[tuple[str, datetime, str]]] = {}
@@ -32,33 +45,14 @@ class RecordingBackend:
     def submit(self, request: LaunchRequest, *, job_name: str, dry_run: bool = False):
         from smlaunch.backends import Submission
 
-        create = {
-            "TrainingJobName": job_name,
-            "RoleArn": request.role,
-            "HyperParameters": dict(request.hyperparameters),
-            "ResourceConfig": {
-                "InstanceType": request.instance_type,
-                "InstanceCount": request.instance_count,
-                "VolumeSizeInGB": request.volume_size_gb,
-            },
-            "Distribution": request.distribution,
-            "InputDataConfig": dict(request.inputs),
-        }
-        submission = Submission(job_name, create, region=self.region, dry_run=dry_run)
+        call = self.target.call(request, job_name=job_name)
+        submission = Submission(job_name, call, region=self.region, dry_run=dry_run, call=call)
         if dry_run:
             return submission
         self.requests.append(request)
+        self.calls.append(call)
         self.submissions.append(submission)
-        now = datetime.now(UTC)
-        self.jobs[job_name] = {
-            "TrainingJobName": job_name,
-            "TrainingJobStatus": "InProgress",
-            "SecondaryStatus": "Starting",
-            "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": now}],
-            "CreationTime": now,
-            "HyperParameters": {k: str(v) for k, v in request.hyperparameters.items()},
-            "ResourceConfig": create["ResourceConfig"],
-        }
+        self.jobs[job_name] = _described(job_name, call["estimator"])
         return submission
 
     def set_status(self, job_name: str, status: str, secondary: str | None = None, **fields: Any) -> None:
@@ -106,3 +100,21 @@ class RecordingBackend:
         from smlaunch.backends import console_url
 
         return console_url(self.region, job_name)
+
+
+def _described(job_name: str, estimator: dict[str, Any]) -> dict[str, Any]:
+    """A new job's ``DescribeTrainingJob`` answer, from the estimator keyword arguments it was created with."""
+    now = datetime.now(UTC)
+    return {
+        "TrainingJobName": job_name,
+        "TrainingJobStatus": "InProgress",
+        "SecondaryStatus": "Starting",
+        "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": now}],
+        "CreationTime": now,
+        "HyperParameters": {k: str(v) for k, v in estimator["hyperparameters"].items()},
+        "ResourceConfig": {
+            "InstanceType": estimator["instance_type"],
+            "InstanceCount": estimator["instance_count"],
+            "VolumeSizeInGB": estimator["volume_size"],
+        },
+    }

@@ -21,6 +21,7 @@ def command(file: str, overrides: tuple[str, ...], output_format: str) -> None:
     import yaml
 
     from smlaunch import api
+    from smlaunch.targets import sagemaker_v2
 
     spec = api.load_spec(file, overrides)
     report = api.validate(spec)
@@ -31,7 +32,7 @@ def command(file: str, overrides: tuple[str, ...], output_format: str) -> None:
             err=True,
         )
     request = api.render(spec)
-    payload = {"estimator": request.estimator_kwargs(), "fit": {"inputs": dict(request.inputs)}}
+    payload = sagemaker_v2.call(request)
     if output_format == "json":
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
     else:

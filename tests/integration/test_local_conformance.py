@@ -25,6 +25,7 @@ import yaml
 from smlaunch import container as ct
 from smlaunch.local import launch, plan_local
 from smlaunch.spec.load import load_spec
+from smlaunch.targets import sagemaker_v2
 from smlaunch.templates import starter
 
 pytestmark = pytest.mark.integration
@@ -91,7 +92,7 @@ def test_hyperparameters_json_equals_what_sdk_v2_sends(tmp_path):
         default_bucket="smlaunch-test-bucket",
         sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
     )
-    kwargs = plan.request.estimator_kwargs()
+    kwargs = sagemaker_v2.estimator_kwargs(plan.request)
     kwargs["role"] = "arn:aws:iam::123456789012:role/R"
     estimator = PyTorch(**kwargs, sagemaker_session=session)
     estimator._current_job_name = plan.job_name  # what _prepare_for_training sets before the script-mode keys

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import time
 from dataclasses import replace
@@ -27,6 +26,8 @@ from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
 from smlaunch.templates import starter
+from tests.golden_files import ROOT as GOLDEN_ROOT
+from tests.golden_files import assert_golden
 from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
     REGION,
     ROLE,
@@ -37,7 +38,7 @@ from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.integration
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "create_training_job"
+GOLDEN = GOLDEN_ROOT / "create_training_job"
 BUCKET = "smlaunch-test"
 
 
@@ -168,6 +169,24 @@ def test_dry_run_sends_nothing_and_needs_no_credentials(aws_env, monkeypatch):
     assert client("s3").list_buckets()["Buckets"] == []
 
 
+def test_dry_run_and_recording_backend_go_through_the_same_adapter(aws_env):
+    from smlaunch.backends import RecordingBackend
+    from smlaunch.targets import sagemaker_v2
+
+    prepared = jobs.prepare(spec_for("gpt2-30b", "sagemaker.tags.team=ml"), job_name="same-call", force=True)
+    dry = jobs.launch(prepared, backend=backend(), dry_run=True)
+    recording = RecordingBackend()
+    jobs.launch(prepared, backend=recording)
+    call = sagemaker_v2.call(prepared.request, job_name="same-call")
+    assert dry.submission.call == recording.calls[0] == call
+    estimator, sent = call["estimator"], dry.request
+    smp = estimator["distribution"]["smdistributed"]["modelparallel"]["parameters"]
+    assert json.loads(sent["HyperParameters"]["mp_parameters"]) == smp
+    assert sent["ResourceConfig"]["InstanceCount"] == estimator["instance_count"]
+    assert sent["StoppingCondition"]["MaxRuntimeInSeconds"] == estimator["max_run"]
+    assert sent["Tags"] == estimator["tags"]
+
+
 @pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b"])
 def test_golden_create_training_job(preset, aws_env):
     """The CreateTrainingJob request of each reference template (SMLAUNCH_UPDATE_GOLDEN=1 regenerates)."""
@@ -175,11 +194,7 @@ def test_golden_create_training_job(preset, aws_env):
     dry = jobs.submit(spec, dry_run=True, backend=backend(), force=True)
     text = json.dumps(dry.request, indent=2, sort_keys=True, default=str)
     text = text.replace(dry.job_name, "<job-name>").replace(f"sagemaker-{REGION}-123456789012", "<bucket>")
-    path = GOLDEN / f"{preset}.json"
-    if os.environ.get("SMLAUNCH_UPDATE_GOLDEN") == "1" or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-    assert text + "\n" == path.read_text()
+    assert_golden(GOLDEN / f"{preset}.json", text + "\n")
 
 
 def test_retry_after_connection_error_creates_exactly_one_job(aws_env):
@@ -251,7 +266,7 @@ def test_preflight_refuses(override, match, aws_env):
 def test_aws_errors_become_one_message():
     from botocore.exceptions import ClientError
 
-    from smlaunch.backends.sagemaker import translate
+    from smlaunch.backends.sagemaker_errors import translate
 
     def err(code, message, op="CreateTrainingJob"):
         return ClientError({"Error": {"Code": code, "Message": message}}, op)

@@ -1,13 +1,12 @@
-"""render: pure, deterministic, one source of truth; golden files of the reference templates.
+"""render: pure, deterministic, one source of truth; golden files of the reference templates (the SDK v2
+target's call, as ``smlaunch render`` prints it).
 
-Refresh the golden files with ``SMLAUNCH_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py``.
+Refresh the golden files with ``SMLAUNCH_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py``; a missing one fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,9 +15,11 @@ from smlaunch.errors import RenderError
 from smlaunch.request import render
 from smlaunch.resources import entrypoints_dir
 from smlaunch.spec.load import load_spec
+from smlaunch.targets import sagemaker_v2
 from smlaunch.templates import STARTERS, starter
+from tests.golden_files import ROOT, assert_golden
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "render"
+GOLDEN = ROOT / "render"
 
 
 def spec_of(preset: str, tmp_path, overrides=()):
@@ -28,7 +29,7 @@ def spec_of(preset: str, tmp_path, overrides=()):
 
 
 def normalized(request) -> str:
-    payload = {"estimator": request.estimator_kwargs(), "fit": {"inputs": request.inputs}}
+    payload = sagemaker_v2.call(request)
     assert payload["estimator"]["source_dir"] == str(entrypoints_dir())
     payload["estimator"]["source_dir"] = "<entrypoints>"
     return yaml.safe_dump(payload, sort_keys=True, width=120)
@@ -37,11 +38,18 @@ def normalized(request) -> str:
 @pytest.mark.parametrize("preset", sorted(STARTERS))
 def test_render_matches_golden(preset, tmp_path):
     text = normalized(render(spec_of(preset, tmp_path)))
-    golden = GOLDEN / f"{preset}.yaml"
-    if os.environ.get("SMLAUNCH_UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(GOLDEN / f"{preset}.yaml", text)
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("SMLAUNCH_UPDATE_GOLDEN", raising=False)
+    missing = tmp_path / "render" / "missing.yaml"
+    with pytest.raises(pytest.fail.Exception, match=r"missing; regenerate it with `SMLAUNCH_UPDATE_GOLDEN=1 pytest"):
+        assert_golden(missing, "text\n")
+    assert not missing.exists()
+    monkeypatch.setenv("SMLAUNCH_UPDATE_GOLDEN", "1")
+    assert_golden(missing, "text\n")
+    assert missing.read_text() == "text\n"
 
 
 def test_render_is_deterministic(tmp_path):
@@ -53,7 +61,7 @@ def test_render_is_deterministic(tmp_path):
 
 def test_one_value_reaches_both_smp_and_entry_point(tmp_path):
     request = render(spec_of("gpt2-60b", tmp_path, ["smp.microbatches=8", "training.batch_size=64"]))
-    smp = request.distribution["smdistributed"]["modelparallel"]["parameters"]
+    smp = sagemaker_v2.distribution(request)["smdistributed"]["modelparallel"]["parameters"]
     hp = request.hyperparameters
     assert smp["microbatches"] == hp["microbatches"] == 8
     assert smp["partitions"] == hp["pipeline_parallel_degree"] == 2
@@ -69,7 +77,7 @@ def test_booleans_render_as_integers_and_checkpointing_only_for_the_script(tmp_p
     assert hp["activation_checkpointing"] == 1 and hp["activation_strategy"] == "each"
     assert not any(isinstance(v, bool) for v in hp.values())
     assert "activation_checkpointing" not in request.mp_parameters
-    assert request.distribution["mpi"] == {
+    assert sagemaker_v2.distribution(request)["mpi"] == {
         "enabled": True,
         "processes_per_host": 8,
         "custom_mpi_options": "--mca btl_vader_single_copy_mechanism none -x NCCL_DEBUG=WARN",
@@ -95,7 +103,7 @@ def test_spot_and_optional_settings(tmp_path):
             "sagemaker.volume_kms_key=alias/k",
         ],
     )
-    kwargs = render(spec).estimator_kwargs()
+    kwargs = sagemaker_v2.estimator_kwargs(render(spec))
     assert kwargs["use_spot_instances"] is True and kwargs["max_wait"] == 34 * 3600 and kwargs["max_run"] == 36000
     assert kwargs["checkpoint_s3_uri"] == "s3://b/ckpt"
     assert kwargs["subnets"] == ["subnet-1"] and kwargs["volume_kms_key"] == "alias/k"
@@ -103,12 +111,13 @@ def test_spot_and_optional_settings(tmp_path):
 
 
 def test_extra_estimator_kwargs_pass_through_but_owned_keys_are_refused(tmp_path):
-    kwargs = render(
+    request = render(
         spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={keep_alive_period_in_seconds: 60}"])
     )
-    assert kwargs.estimator_kwargs()["keep_alive_period_in_seconds"] == 60
+    assert request.extra_target_kwargs == {"keep_alive_period_in_seconds": 60}
+    assert sagemaker_v2.estimator_kwargs(request)["keep_alive_period_in_seconds"] == 60
     spec = spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={distribution: {}}"])
-    with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp`\)"):
+    with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp:`\)"):
         render(spec)
 
 

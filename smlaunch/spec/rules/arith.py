@@ -10,41 +10,6 @@ from collections.abc import Iterable
 
 from smlaunch.catalog import INSTANCES, Instance
 
-OWNED_ESTIMATOR_KWARGS: dict[str, str] = {
-    # PyTorch estimator argument -> where the job.yaml sets it instead.
-    "distribution": "`smp:`",
-    "hyperparameters": "`training:` and `model:`",
-    "instance_type": "`cluster.instance_type`",
-    "instance_count": "`cluster.instance_count`",
-    "instance_groups": "`cluster:`",
-    "entry_point": "smlaunch's built-in GPT-2 entry point",
-    "source_dir": "smlaunch's built-in GPT-2 entry point",
-    "dependencies": "smlaunch's built-in GPT-2 entry point",
-    "role": "`sagemaker.role`",
-    "image_uri": "`sagemaker.image_uri`",
-    "framework_version": "`sagemaker.framework_version`",
-    "py_version": "`sagemaker.py_version`",
-    "environment": "`sagemaker.environment`",
-    "tags": "`sagemaker.tags`",
-    "subnets": "`sagemaker.subnets`",
-    "security_group_ids": "`sagemaker.security_group_ids`",
-    "volume_kms_key": "`sagemaker.volume_kms_key`",
-    "output_kms_key": "`sagemaker.output_kms_key`",
-    "enable_network_isolation": "`sagemaker.enable_network_isolation`",
-    "encrypt_inter_container_traffic": "`sagemaker.encrypt_inter_container_traffic`",
-    "sagemaker_session": "`sagemaker.region`",
-    "checkpoint_s3_uri": "`output.checkpoint_s3_uri`",
-    "checkpoint_local_path": "smlaunch (/opt/ml/checkpoints, the entry point's contract)",
-    "output_path": "`output.s3_path`",
-    "use_spot_instances": "`cluster.spot.enabled`",
-    "max_wait": "`cluster.spot.max_wait_hours`",
-    "max_run": "`cluster.max_run_hours`",
-    "volume_size": "`cluster.volume_size_gb`",
-    "base_job_name": "`name`",
-    "debugger_hook_config": "smlaunch (off for SMP v1, as AWS's notebooks do)",
-    "disable_profiler": "smlaunch (off for SMP v1, as AWS's notebooks do)",
-}
-
 _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "CREDENTIALS")
 _SECRET_COMPOUNDS = {
     "APIKEY": "KEY",

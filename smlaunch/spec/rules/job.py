@@ -10,6 +10,7 @@ from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
 from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.targets.sagemaker_v2 import OWNED_KEYS
 
 FEATURES: tuple[tuple[str, tuple[int, int], Callable[[JobSpec], bool]], ...] = (
     ("smp.tensor_parallel_degree", (1, 6), lambda s: s.smp.tensor_parallel_degree > 1),
@@ -128,8 +129,8 @@ def _channel_uri(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 def _owned_kwargs(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """extra_estimator_kwargs must not set keys that smlaunch renders itself."""
     for key in spec.sagemaker.extra_estimator_kwargs:
-        if key in fx.OWNED_ESTIMATOR_KWARGS:
-            where = fx.OWNED_ESTIMATOR_KWARGS[key]
+        if key in OWNED_KEYS:
+            where = OWNED_KEYS[key]
             section = f"set it under {where}" if where.startswith("`") else f"it comes from {where}"
             yield hit(
                 ("sagemaker", "extra_estimator_kwargs", key),
