@@ -43,8 +43,8 @@ class Prepared:
         """Estimated cost of the run (the spot price when spot is enabled)."""
         if self.estimate is None:
             return None
-        t = self.estimate.throughput
-        return t.spot_cost_usd if self.request.use_spot_instances else t.cost_usd
+        est = self.estimate
+        return est.spot_cost_usd if self.request.use_spot_instances else est.cost_usd
 
     def summary_lines(self) -> list[str]:
         """What the user confirms: layout, memory verdict, time and cost, warnings."""
@@ -61,7 +61,8 @@ class Prepared:
             lines += [
                 f"memory    {est.memory.total_gib:.1f} / {est.gpu_memory_gib:.0f} GiB per GPU: {verdict}",
                 f"estimate  {t.step_time_s:.3f} s/step, {t.tokens_per_s:,.0f} tokens/s; "
-                f"{self.spec.training.max_steps} steps in ~{_duration(t.time_s)}, ~${self.cost_usd:,.2f}",
+                f"{self.spec.training.max_steps} steps in ~{_duration(t.time_s)}; whole job "
+                f"~{_duration(est.time_s)} (start-up, model build, checkpoints), ~${self.cost_usd:,.2f}",
             ]
         else:
             lines.append("estimate  (no estimate for this instance type)")
@@ -212,8 +213,8 @@ def prepare(
 
     if not isinstance(spec, JobSpec):
         spec = load_spec(spec, overrides)
-    report = _checked(spec, force=force)
     est = _estimate(spec)
+    report = _checked(spec, estimate=est, force=force)
     request = render(spec)
     prepared = Prepared(spec, report, est, request, job_name or job_name_for(request))
     cost = prepared.cost_usd
@@ -277,15 +278,12 @@ def _sagemaker_backend(region: str | None) -> Backend:
     return SageMakerBackend(region)
 
 
-def _checked(spec: JobSpec, *, force: bool) -> Report:
-    """The rulebook's report; raises ValidationFailed on rule errors unless ``force``."""
-    from smlaunch.spec.rules import check
+def _checked(spec: JobSpec, *, estimate: Any, force: bool) -> Report:
+    """Rules and the cost model's verdicts, in one pass over ``estimate``; raises ValidationFailed on errors
+    unless ``force``."""
+    from smlaunch.validation import validate
 
-    # ESTIMATES TWICE (owner of smlaunch/costmodel/ to resolve): rule MEM001 inside check() calls
-    # costmodel.fixes.memory_findings(spec), which estimates the spec itself and takes no estimate. Once it
-    # accepts one (memory_findings(spec, estimate=est)), prepare() can run check(spec, ignore=["MEM001"]) and add
-    # memory_findings(spec, estimate=est) to the report, so the spec is estimated exactly once.
-    report = check(spec)
+    report = validate(spec, estimate=estimate)
     if report.errors and not force:
         lines = [f"  {f.rule} {f.field}: {f.message}\n    fix: {f.fix}" for f in report.errors]
         raise ValidationFailed(

@@ -101,3 +101,16 @@ def test_a_job_close_to_max_run_hours_is_a_warning_and_one_past_28_days_must_be_
     huge = validation.validate(_30b("training.max_steps=9000000", "cluster.max_run_hours=600"))
     (finding,) = [f for f in huge.findings if f.rule == "RUN001"]
     assert finding.fix.startswith("set training.max_steps: ") and "672 h" in finding.fix
+
+
+def test_prepare_estimates_the_spec_once(monkeypatch):
+    import smlaunch.costmodel as costmodel
+    from smlaunch import jobs
+
+    spec = _30b("sagemaker.role=arn:aws:iam::123456789012:role/R")
+    calls = []
+    real = costmodel.estimate_knobs
+    monkeypatch.setattr(costmodel, "estimate_knobs", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    prepared = jobs.prepare(spec)
+    assert len(calls) == 1 and prepared.estimate.knobs == calls[0]
+    assert prepared.report.summary and prepared.report.valid
