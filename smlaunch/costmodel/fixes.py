@@ -54,21 +54,25 @@ def memory_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[
 
     ``estimate``: the caller's estimate of ``spec``, so that validating and estimating cost one estimate.
     """
-    instance = find_instance(spec.cluster.instance_type)
-    lay = resolve(spec)
-    if instance is None or not layout_ok(spec, lay):
+    est = estimate or estimate_if_possible(spec)
+    if est is None or est.fits_with_margin:
         return []
-    est = estimate or estimate_knobs(
-        knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec)
-    )
-    if est.fits_with_margin:
-        return []
+    instance = est.instance
     fixes = find_fixes(spec, est)
     field = ".".join(fixes[0].path) if fixes else "smp.tensor_parallel_degree"
     message, fix = _message(spec, est), _fix_text(spec, fixes, usable_gib(instance))
     rule, severity = ("MEM002", "warning") if est.fits else ("MEM001", "error")
     line = spec.source.line_of(tuple(field.split("."))) if spec.source is not None else None
     return [Finding(rule, severity, field, message, fix, line)]
+
+
+def estimate_if_possible(spec: JobSpec) -> Estimate | None:
+    """The spec's estimate, or None when its instance type or layout cannot be estimated (rules report why)."""
+    instance = find_instance(spec.cluster.instance_type)
+    lay = resolve(spec)
+    if instance is None or not layout_ok(spec, lay):
+        return None
+    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec))
 
 
 def _message(spec: JobSpec, est: Estimate) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-from smlaunch.costmodel import Estimate, estimate_knobs, find_instance, job_options, knobs_from_spec
-from smlaunch.costmodel.fixes import layout_ok, memory_findings
-from smlaunch.layout import resolve
+from smlaunch.costmodel import Estimate
+from smlaunch.costmodel.fixes import estimate_if_possible, memory_findings
 from smlaunch.progress import format_duration
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec
@@ -25,13 +24,9 @@ RUN_TIME_MARGIN = 0.10
 
 def cost_findings(spec: JobSpec, *, estimate: Estimate | None = None) -> list[Finding]:
     """Memory and run-time verdicts; [] when the spec cannot be estimated (the rules say why)."""
-    instance = find_instance(spec.cluster.instance_type)
-    lay = resolve(spec)
-    if instance is None or not layout_ok(spec, lay):
+    est = estimate or estimate_if_possible(spec)
+    if est is None:
         return []
-    est = estimate or estimate_knobs(
-        knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec)
-    )
     return [*memory_findings(spec, estimate=est), *run_time_findings(spec, est)]
 
 

@@ -104,8 +104,7 @@ def test_a_job_close_to_max_run_hours_is_a_warning_and_one_past_28_days_must_be_
 
 
 def test_prepare_estimates_the_spec_once(monkeypatch):
-    import smlaunch.costmodel as costmodel
-    from smlaunch import jobs
+    from smlaunch import costmodel, jobs
 
     spec = _30b("sagemaker.role=arn:aws:iam::123456789012:role/R")
     calls = []
