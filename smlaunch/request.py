@@ -108,6 +108,7 @@ def hyperparameters(spec: JobSpec) -> dict[str, Any]:
         "activation_checkpointing": strategy != "none",
         "activation_strategy": "each" if strategy == "none" else strategy,
         "checkpoint_every_steps": training.checkpoint_every_steps,
+        "final_save": training.final_save,
         "synthetic": "train" not in spec.data,
         "tensor_parallel_degree": smp.tensor_parallel_degree,
         "pipeline_parallel_degree": smp.pipeline_parallel_degree,

@@ -37,7 +37,7 @@ def run_time_findings(spec: JobSpec, est: Estimate) -> list[Finding]:
     needed_s = est.job.billed_s
     if needed_s <= limit_s * (1 - RUN_TIME_MARGIN):
         return []
-    hours = math.ceil(needed_s * (1 + RUN_TIME_MARGIN) / 3600)
+    hours = math.ceil(needed_s / (1 - RUN_TIME_MARGIN) / 3600)  # the smallest limit that silences the warning
     terms = ", ".join(f"{name} {format_duration(v)}" for name, v in est.job.terms.items() if v >= 1)
     shown = f"estimated {format_duration(needed_s)} ({terms})"
     if needed_s > limit_s:
@@ -53,7 +53,7 @@ def run_time_findings(spec: JobSpec, est: Estimate) -> list[Finding]:
     if hours <= MAX_RUN_HOURS:
         fix = f"set cluster.max_run_hours: {hours}"
     else:
-        steps = int(spec.training.max_steps * MAX_RUN_HOURS * 3600 / needed_s / (1 + RUN_TIME_MARGIN))
+        steps = int(spec.training.max_steps * MAX_RUN_HOURS * 3600 * (1 - RUN_TIME_MARGIN) / needed_s)
         fix = (
             f"set training.max_steps: {max(steps, 1)} (SageMaker's limit is {MAX_RUN_HOURS} h; resume the rest from "
             "the checkpoint in a second job), or add instances"

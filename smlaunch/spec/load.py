@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from smlaunch.errors import SpecError
 from smlaunch.spec.models import JobSpec
@@ -75,7 +76,7 @@ def load_spec(
         src = Source(str(path), lines)
     data = _substitute(_drop_empty_sections(data), env, src, ())
     for dotted_key, value in _parse_overrides(overrides):
-        _apply_override(data, dotted_key, value)
+        _apply_override(data, dotted_key, _text_for_str_field(dotted_key, value, overrides))
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
@@ -200,6 +201,22 @@ def _parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple
     return parsed
 
 
+def _text_for_str_field(dotted_key: str, value: Any, overrides: Iterable[str] | Mapping[str, Any]) -> Any:
+    """``--set sagemaker.framework_version=1.10`` means the text "1.10", not the number 1.1: a number parsed
+    from a ``--set`` string keeps its text when the field holds a string."""
+    if isinstance(overrides, Mapping) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    info = _field_info(tuple(dotted_key.split(".")))
+    if info is None or not _takes_str(info.annotation):
+        return value
+    texts = [raw.strip() for key, _, raw in (item.partition("=") for item in overrides) if key.strip() == dotted_key]
+    return texts[-1] if texts else value
+
+
+def _takes_str(annotation: Any) -> bool:
+    return annotation is str or (str in get_args(annotation) and not _section_model(annotation))
+
+
 def _apply_override(data: dict, dotted_key: str, value: Any) -> None:
     parts = dotted_key.split(".")
     node = data
@@ -257,7 +274,37 @@ def _describe(error: dict, path: FieldPath, src: Source) -> str:
     shown = repr(value) if not isinstance(value, (dict, list)) else _kind(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {shown})"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {shown}){_hint(kind, path, value)}"
+
+
+_LIMITS = {
+    ("cluster", "max_run_hours"): (
+        "SageMaker runs a training job at most 28 days: StoppingCondition.MaxRuntimeInSeconds <= 2,419,200 s = "
+        "672 h (CreateTrainingJob)",
+        "set cluster.max_run_hours: 672 (or less)",
+    ),
+}
+
+
+def _hint(kind: str, path: FieldPath, value: Any) -> str:
+    """What to do about a type or range error: a section given a scalar, a number where text is wanted, a limit."""
+    if kind == "model_type" and not isinstance(value, (dict, list)):
+        model = _section_model(getattr(_field_info(path), "annotation", None))
+        if model is not None and "enabled" in model.model_fields and value is not None:
+            target = dotted((*path, "enabled"))
+            shown = str(value).lower() if isinstance(value, bool) else "true (or false)"
+            return f"; {dotted(path)} is a section: did you mean {target}? fix: set {target}: {shown}"
+        if model is not None and value is None:
+            return f"; {dotted(path)} is a section: remove it for its defaults, or give it keys"
+        if model is not None:
+            keys = ", ".join(_allowed_keys(path))
+            return f"; {dotted(path)} is a section (a mapping of {keys}), not a value"
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'; quote it: {dotted(path)}: "{value}" (YAML reads an unquoted {value} as a number)'
+    if path in _LIMITS and kind in ("less_than_equal", "less_than", "greater_than", "greater_than_equal"):
+        why, fix = _LIMITS[path]
+        return f": {why}; fix: {fix}"
+    return ""
 
 
 _EXAMPLES = {
@@ -279,12 +326,31 @@ def _example(path: FieldPath) -> str:
     return ""
 
 
-def _allowed_keys(path: FieldPath) -> list[str]:
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The spec model of a section's annotation (``SpotSpec``, or ``SpotSpec | None``), else None."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_info(path: FieldPath) -> FieldInfo | None:
+    """The pydantic field at ``path`` (by name or alias), or None where the path leaves the spec's models."""
     model: type[BaseModel] | None = JobSpec
+    info = None
     for part in path:
-        info = model.model_fields.get(str(part)) if model else None
-        annotation = getattr(info, "annotation", None)
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return None
+        fields = model.model_fields
+        info = fields.get(str(part)) or next((f for f in fields.values() if f.alias == str(part)), None)
+        if info is None:
+            return None
+        model = _section_model(info.annotation)
+    return info
+
+
+def _allowed_keys(path: FieldPath) -> list[str]:
+    model = _section_model(getattr(_field_info(path), "annotation", None)) if path else JobSpec
     if model is None:
         return []
     names = []

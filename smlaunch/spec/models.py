@@ -17,6 +17,9 @@ from smlaunch.catalog import INSTANCES, PRESETS
 
 CHECKPOINTING_PATTERN = r"^(none|each|contiguous|group_[1-9][0-9]*)$"
 PLACEMENTS = ("cluster", "spread", "DPT", "DTP", "PDT", "PTD", "TDP", "TPD")
+MAX_RUN_HOURS = 672
+"""SageMaker's limit on a training job's run time: MaxRuntimeInSeconds <= 2,419,200 s = 28 days (CreateTrainingJob
+StoppingCondition; botocore's model carries only ``min: 1``, so nothing offline but this bound catches it)."""
 
 
 class Strict(BaseModel):
@@ -72,7 +75,14 @@ class ClusterSpec(Strict):
         None, description="MPI processes per instance, one per GPU; default: the instance's GPU count."
     )
     volume_size_gb: PositiveInt = Field(100, description="EBS volume per instance, GB.")
-    max_run_hours: PositiveFloat = Field(24.0, description="SageMaker stops the job after this many hours.")
+    max_run_hours: PositiveFloat = Field(
+        24.0,
+        le=MAX_RUN_HOURS,
+        description=(
+            "SageMaker stops the job after this many hours; at most 672 (28 days: CreateTrainingJob's "
+            "StoppingCondition.MaxRuntimeInSeconds is at most 2,419,200 s)."
+        ),
+    )
     spot: SpotSpec = Field(default_factory=SpotSpec)
 
     @property
@@ -110,6 +120,13 @@ class SmpSpec(Strict):
     offload_activations: bool = Field(False, description="Keep checkpointed activations on the host (CPU).")
     activation_loading_horizon: int = Field(4, description="Pipeline tasks ahead to prefetch offloaded activations.")
     fp16: bool = Field(False, description="FP16 mixed precision (FP16_Module / FP16_Optimizer).")
+    fp16_params: bool = Field(
+        False,
+        description=(
+            "SMP >= 1.6: initialize the parameters of the distributed modules in FP16 (older notebooks use it "
+            "beside or instead of fp16). Sent to SMP only when set."
+        ),
+    )
     bf16: bool = Field(False, description="BF16; in SMP v1 only with sharded data parallelism.")
     delayed_parameter_initialization: bool = Field(False, description="Create parameters on their device only.")
     auto_partition: bool = Field(True, description="Let SMP place modules on pipeline stages.")
@@ -201,6 +218,16 @@ class TrainingSpec(Strict):
         description="none | each (every block) | contiguous (one per pipeline stage) | group_<n> (n blocks).",
     )
     checkpoint_every_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = only on stop/end.")
+    final_save: bool = Field(
+        False,
+        description=(
+            "Save the full model at the end (the entry point's final_save): every parameter gathered to one rank, "
+            "written to /opt/ml/model and uploaded as model.tar.gz before the job can finish, all billed time; "
+            "about 2 bytes per parameter in fp16/bf16 (4 in fp32), e.g. about 120 GB for 60B. Partial checkpoints "
+            "(checkpoint_every_steps, output.checkpoint_s3_uri) are enough to resume. AWS's GPT-2 example makes "
+            "it opt-in too (save_final_full_model)."
+        ),
+    )
 
 
 class OutputSpec(Strict):

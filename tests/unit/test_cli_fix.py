@@ -20,6 +20,7 @@ from smlaunch.spec.findings import Finding, cli_fix, fix_overrides
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, rule_ids
 from tests.unit.test_rules import BASE, FAILING
+from tests.unit.test_rules_smp_docs import FAILING as FAILING_DOCS
 
 MEMORY = [  # (overrides of BASE that do not fit, a part of the fix)
     ({"training.activation_checkpointing": "none"}, "set training.activation_checkpointing: each"),
@@ -45,7 +46,7 @@ def _findings(rule_id, spec):
     return RULES[rule_id](spec, resolve(spec))
 
 
-CASES = [(rule_id, overrides, field) for rule_id, overrides, _, field, _, _ in FAILING] + [
+CASES = [(rule_id, overrides, field) for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS]] + [
     ("MEM001", {"smp.fp16": True, **overrides}, None)
     for overrides, _ in MEMORY  # BASE trains in fp32
 ]

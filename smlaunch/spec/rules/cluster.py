@@ -90,3 +90,21 @@ def _multi_node_efa(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
             "inter-node pipeline and gradient traffic will be slow",
             f"set cluster.instance_type: {alt.name} (EFA, {alt.network_gbps:g} Gbit/s)",
         )
+
+
+@rule("CLU006", "bf16-needs-gpu-support", "error")
+def _bf16_gpu(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """bf16 needs a GPU with bfloat16 support: not V100 (ml.p3, ml.p3dn) or T4 (ml.g4dn).
+
+    Source: the catalog's ``Gpu.supports_bf16`` (NVIDIA: bfloat16 tensor cores arrive with Ampere, compute
+    capability 8.0; V100 is 7.0, T4 7.5). PyTorch's ``torch.cuda.is_bf16_supported()`` is False on both.
+    """
+    inst = lay.instance
+    if spec.smp.bf16 and inst is not None and not inst.gpu.supports_bf16:
+        bf16 = [i.name for i in INSTANCES.values() if i.smp_v1 and i.gpu.supports_bf16]
+        yield hit(
+            "smp.bf16",
+            f"bf16 on {inst.name} ({inst.num_gpus} x {inst.gpu.name}): the {inst.gpu.name} has no bfloat16 support "
+            f"(SMP v1 instances with it: {', '.join(bf16)})",
+            "set smp.bf16: false and smp.fp16: true",
+        )

@@ -17,12 +17,14 @@ FEATURES: tuple[tuple[str, tuple[int, int], Callable[[JobSpec], bool]], ...] = (
     ("smp.offload_activations", (1, 6), lambda s: s.smp.offload_activations),
     ("smp.shard_optimizer_state", (1, 6), lambda s: s.smp.shard_optimizer_state),
     ("smp.prescaled_batch", (1, 6), lambda s: s.smp.prescaled_batch),
+    ("smp.fp16_params", (1, 6), lambda s: s.smp.fp16_params),
     ("smp.fp16", (1, 10), lambda s: s.smp.fp16),
     ("smp.bf16", (1, 11), lambda s: s.smp.bf16),
     ("smp.sharded_data_parallel_degree", (1, 11), lambda s: s.smp.sharded_data_parallel_degree > 1),
     ("smp.ddp_dist_backend", (1, 13), lambda s: s.smp.ddp_dist_backend is not None),
 )
-"""SMP features in use -> the smdistributed-modelparallel version that introduced them (smp-v1.md §3)."""
+"""SMP features in use -> the smdistributed-modelparallel version that introduced them (smp-v1.md §3; GEN marks
+``fp16_params`` "smdistributed-modelparallel>=v1.6")."""
 
 SMP_OF_FRAMEWORK: dict[str, tuple[int, int]] = {
     # framework_version -> newest smdistributed-modelparallel of its DLC (smp-v1.md §5).
@@ -38,39 +40,49 @@ SMP_OF_FRAMEWORK: dict[str, tuple[int, int]] = {
 }
 
 
+def _framework_named(fw: str) -> str:
+    """``1.12 (the SDK's alias for 1.12.1)``, or the version as written."""
+    full = fx.full_framework_version(fw)
+    return f"{fw} (the SDK's alias for {full})" if full != fw else fw
+
+
 @rule("JOB001", "framework-supported", "error")
 def _framework(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """(framework_version, py_version) must be one of the SMP v1 PyTorch DLCs."""
+    """(framework_version, py_version) must be one of the SMP v1 PyTorch DLCs; SDK aliases (1.12) count as their
+    full version (sagemaker-python-sdk image_uri_config/pytorch.json, training "version_aliases")."""
     fw, py = spec.sagemaker.framework_version, spec.sagemaker.py_version
-    want = SUPPORTED_FRAMEWORKS.get(fw)
+    full = fx.full_framework_version(fw)
+    want = SUPPORTED_FRAMEWORKS.get(full)
     if want is None:
-        close = difflib.get_close_matches(fw, SUPPORTED_FRAMEWORKS, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(full, SUPPORTED_FRAMEWORKS, n=1, cutoff=0.6)
         best = close[0] if close else "1.13.1"
         yield hit(
             "sagemaker.framework_version",
-            f"framework_version {fw} has no SMP v1 DLC (supported: {', '.join(SUPPORTED_FRAMEWORKS)})",
+            f"framework_version {_framework_named(fw)} has no SMP v1 DLC "
+            f"(supported: {', '.join(SUPPORTED_FRAMEWORKS)})",
             f"set sagemaker.framework_version: {best} (with sagemaker.py_version: {SUPPORTED_FRAMEWORKS[best]})",
         )
     elif py != want:
         yield hit(
             "sagemaker.py_version",
-            f"py_version {py} does not match framework_version {fw}: its SMP v1 DLC is {want}",
+            f"py_version {py} does not match framework_version {_framework_named(fw)}: its SMP v1 DLC is {want}",
             f"set sagemaker.py_version: {want}",
         )
 
 
 @rule("JOB002", "smp-feature-version", "error")
 def _feature_version(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """Features need a minimum smdistributed-modelparallel version, fixed by framework_version."""
+    """Features need a minimum smdistributed-modelparallel version, fixed by framework_version (aliases resolved)."""
     fw = spec.sagemaker.framework_version
-    have = SMP_OF_FRAMEWORK.get(fw)
+    have = SMP_OF_FRAMEWORK.get(fx.full_framework_version(fw))
     if have is None:
         return  # JOB001 reports an unknown framework
     for field, need, used in FEATURES:
         if used(spec) and have < need:
             yield hit(
                 field,
-                f"{field} needs smdistributed-modelparallel {need[0]}.{need[1]}+, but framework_version {fw} "
+                f"{field} needs smdistributed-modelparallel {need[0]}.{need[1]}+, but framework_version "
+                f"{_framework_named(fw)} "
                 f"ships SMP {have[0]}.{have[1]}",
                 "set sagemaker.framework_version: 1.13.1 and sagemaker.py_version: py39",
             )
@@ -152,3 +164,24 @@ def _env_secrets(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
                 f"remove sagemaker.environment.{name}; keep the value in AWS Secrets Manager or SSM Parameter "
                 "Store and read it in the job (grant sagemaker.role access)",
             )
+
+
+@rule("JOB009", "checkpoints-need-s3", "warning")
+def _checkpoints_s3(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """Periodic checkpoints without output.checkpoint_s3_uri stay on the instances and are lost when the job ends.
+
+    Sources: SageMaker syncs /opt/ml/checkpoints to S3 only when the estimator has ``checkpoint_s3_uri``
+    (sagemaker-contract.md §5, §10); AWS's GPT-2 notebook always sets it (smp-train-gpt-simple.ipynb). A spec
+    with a local channel (``local:``, a path) runs only under ``smlaunch local`` (submit refuses it:
+    smlaunch/backends/sagemaker.py), whose <run_dir>/checkpoints outlives the run, so it passes.
+    """
+    every, steps = spec.training.checkpoint_every_steps, spec.training.max_steps
+    if every == 0 or spec.output.checkpoint_s3_uri or any(not uri.startswith("s3://") for uri in spec.data.values()):
+        return
+    yield hit(
+        "output.checkpoint_s3_uri",
+        f"checkpoint_every_steps({every}) with max_steps({steps}): {steps // every} checkpoint(s) written to "
+        "/opt/ml/checkpoints, which SageMaker copies to S3 only with output.checkpoint_s3_uri: they are lost "
+        "when the job ends, and a restarted job starts from step 0",
+        f"set output.checkpoint_s3_uri: s3://<bucket>/{spec.name}/checkpoints",
+    )

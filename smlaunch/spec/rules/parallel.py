@@ -8,7 +8,7 @@ from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
 from smlaunch.spec.rules.registry import Hit, hit, rule
-from smlaunch.spec.rules.topology import per_node, tp_nodes
+from smlaunch.spec.rules.topology import divides, dp_formula, per_node, rdp_formula, tp_nodes
 
 
 @rule("SMP001", "tp-power-of-two", "warning")
@@ -80,7 +80,7 @@ def _placement_spread(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """placement_strategy spread (TPD) with tp > 1 on several nodes puts tensor-parallel ranks on different nodes."""
     strategy = spec.smp.placement_strategy
     nodes = tp_nodes(spec, lay, strategy)
-    if strategy == "spread" and nodes > 1:
+    if strategy == "spread" and nodes > 1 and lay.world % lay.tp == 0:  # else SMP003: world / tp is no rank count
         yield hit(
             "smp.placement_strategy",
             f"placement_strategy spread (= TPD) puts data-parallel ranks on neighbouring GPUs, so the "
@@ -178,13 +178,29 @@ def _offload_checkpointing(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 
 @rule("SMP012", "offload-needs-microbatches", "error")
 def _offload_microbatches(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """offload_activations needs microbatches > 1 to offload and prefetch in the background."""
-    if spec.smp.offload_activations and lay.microbatches == 1:
+    """offload_activations needs microbatches > 1 and active_microbatches > 1 (GEN, `offload_activations`).
+
+    Source: SMP v1 parameter table (sagemaker-python-sdk doc/api/training/smd_model_parallel_general.rst):
+    "use activation offloading only when (1) the ``microbatches`` and ``active_microbatches`` are greater than 1".
+    """
+    if not spec.smp.offload_activations:
+        return
+    if lay.microbatches == 1:
         best = min((d for d in fx.divisors(lay.batch_size) if d > 1), default=2)
         yield hit(
             "smp.microbatches",
             "offload_activations with microbatches(1): offloading and prefetching overlap only across microbatches",
             f"set smp.microbatches: {best} (divides batch_size {lay.batch_size}), or smp.offload_activations: false",
+        )
+    elif lay.active_microbatches == 1:
+        default = min(lay.pp + 2, lay.microbatches)
+        yield hit(
+            "smp.active_microbatches",
+            f"offload_activations with active_microbatches(1) of microbatches({lay.microbatches}): with one "
+            "microbatch in flight there is no other one to offload and prefetch behind; SMP documents offloading "
+            "only for microbatches and active_microbatches > 1",
+            f"set smp.active_microbatches: 2 (or remove it: the default is min(pp + 2, microbatches) = "
+            f"min({lay.pp + 2}, {lay.microbatches}) = {default}), or smp.offload_activations: false",
         )
 
 
@@ -212,23 +228,49 @@ def _loading_horizon(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
+def _count_for_rdp(lay: Layout, rdp: int) -> int:
+    """Instances for ``rdp`` model replicas of this tp x pp (at least one more than now)."""
+    return fx.smallest_count_for(rdp * lay.tp * lay.pp, lay.gpus_per_node, lay.num_nodes + 1)
+
+
 @rule("SMP015", "shard-optimizer-needs-dp", "error")
 def _shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """shard_optimizer_state needs more than one model replica (rdp > 1) to shard over."""
-    if spec.smp.shard_optimizer_state and lay.rdp == 1:
+    """shard_optimizer_state needs data-parallel ranks (dp > 1) to shard over.
+
+    Source: GEN, `shard_optimizer_state`: SMP "shards the optimizer state of all parameters across the data
+    parallel processes which hold the same parameter"; with dp = world / pp = 1 no two processes do. A single
+    replica with tp > 1 (rdp 1, dp > 1) still shards the replicated parameters: SMP027 (a warning).
+    """
+    if spec.smp.shard_optimizer_state and lay.dp == 1 and divides(lay):
         yield hit(
             "smp.shard_optimizer_state",
-            f"shard_optimizer_state with rdp(1) = world({lay.world}) / (pp({lay.pp}) x tp({lay.tp})): "
-            "sharding only with data parallel ranks, and there is a single model replica",
-            f"set smp.shard_optimizer_state: false (or cluster.instance_count: {lay.num_nodes * 2} for rdp 2)",
+            f"shard_optimizer_state with {dp_formula(lay)}: SMP shards optimizer state over the data-parallel "
+            "processes that hold the same parameter, and every process holds a different pipeline stage",
+            f"set smp.shard_optimizer_state: false (or cluster.instance_count: {_count_for_rdp(lay, 2)} for rdp 2)",
         )
 
 
-@rule("SMP016", "tp-needs-ddp", "error")
-def _tp_ddp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """tensor_parallel_degree > 1 requires ddp."""
-    if lay.tp > 1 and not spec.smp.ddp:
+@rule("SMP016", "model-data-parallel-needs-ddp", "error")
+def _hybrid_ddp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """ddp must be true when model and data parallelism mix: tp > 1, or pp > 1 with several replicas (rdp > 1).
+
+    Sources: GEN, `ddp`: "Must be set to True if hybrid model/data parallelism is used with
+    DistributedDataParallel"; `tensor_parallel_degree`: "If ``tensor_parallel_degree`` is greater than 1, then
+    ``ddp`` must be set to ``True``". smp_train.py's fp32/bf16 gradient clipping calls
+    ``smp.get_mp_process_group()``, which "Requires ``"ddp": True``" (smd_model_parallel_pytorch.rst).
+    """
+    if spec.smp.ddp:
+        return
+    if lay.tp > 1:
         yield hit("smp.ddp", f"tensor_parallel_degree({lay.tp}) > 1 requires ddp, which is false", "set smp.ddp: true")
+    elif lay.pp > 1 and lay.rdp > 1 and divides(lay):
+        yield hit(
+            "smp.ddp",
+            f"pipeline_parallel_degree({lay.pp}) with {rdp_formula(lay)} model replicas mixes model and data "
+            "parallelism, which requires ddp (SMP: 'Must be set to True if hybrid model/data parallelism is used'), "
+            "and ddp is false",
+            "set smp.ddp: true",
+        )
 
 
 @rule("SMP017", "ddp-options-need-ddp", "error")
@@ -269,11 +311,11 @@ def _bf16_sdp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 def _sdp_divides(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """sharded_data_parallel_degree must divide the data-parallel degree."""
     sdp = spec.smp.sharded_data_parallel_degree
-    if sdp > 1 and lay.dp % sdp:
+    if sdp > 1 and lay.dp % sdp and lay.world % lay.pp == 0:  # else SMP003: dp is no whole number
         best = fx.nearest([d for d in fx.divisors(lay.dp) if d > 1] or [1], sdp)
         yield hit(
             "smp.sharded_data_parallel_degree",
-            f"sharded_data_parallel_degree({sdp}) does not divide dp({lay.dp}) = world({lay.world}) / pp({lay.pp})",
+            f"sharded_data_parallel_degree({sdp}) does not divide {dp_formula(lay)}",
             f"set smp.sharded_data_parallel_degree: {best}",
         )
 
@@ -308,7 +350,7 @@ def _sdp_shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 def _sdp_tp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Sharded data parallelism with tp > 1 needs SMP 1.15 on PyTorch 1.13.1."""
     sdp, fw = spec.smp.sharded_data_parallel_degree, spec.sagemaker.framework_version
-    if sdp > 1 and lay.tp > 1 and fw != "1.13.1":
+    if sdp > 1 and lay.tp > 1 and fx.full_framework_version(fw) != "1.13.1":  # "1.13" is the SDK's alias
         yield hit(
             "sagemaker.framework_version",
             f"sharded_data_parallel_degree({sdp}) with tensor_parallel_degree({lay.tp}) on framework_version "
@@ -341,3 +383,51 @@ def _memory_weight(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
             f"memory_weight({weight:g}) is outside [0, 1]",
             f"set smp.memory_weight: {default:g} (the default for optimize {spec.smp.optimize})",
         )
+
+
+@rule("SMP026", "manual-partition-unplaced", "error")
+def _manual_partition(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """auto_partition false with pp > 1: the entry point places no module, so every module lands on one stage.
+
+    Sources: GEN, `default_partition`: "The partition ID to place operations/modules that are not placed in any
+    ``smp.partition`` contexts"; smd_model_parallel_pytorch.rst: "Any module that is not placed in any
+    ``smp.partition`` context is placed in the ``default_partition``". smlaunch's entry points
+    (entrypoints/smp_train.py, train_gpt2.py) never call ``smp.partition`` or ``smp.set_partition``; AWS's
+    train_gpt_simple.py pairs manual partitioning with ``smp.set_partition`` per layer. With pp = 1 there is one
+    stage anyway (AWS's GPT-2 30B notebook cell sends auto_partition False with partitions 1), so that passes.
+    """
+    if spec.smp.auto_partition or lay.pp == 1:
+        return
+    stage = spec.smp.default_partition if spec.smp.default_partition is not None else 0
+    yield hit(
+        "smp.auto_partition",
+        f"auto_partition false with pipeline_parallel_degree({lay.pp}): smlaunch's entry point places no module "
+        f"in an smp.partition context, so SMP puts all num_layers({spec.model.num_layers}) blocks, the embedding "
+        f"and the head on default_partition({stage}); the other {lay.pp - 1} stage(s) hold nothing",
+        "set smp.auto_partition: true",
+    )
+
+
+@rule("SMP027", "shard-optimizer-single-replica", "warning")
+def _shard_single_replica(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """shard_optimizer_state with one model replica (rdp 1) but dp > 1 shards only the replicated parameters.
+
+    Source: GEN, `shard_optimizer_state`: state is sharded "across the data parallel processes which hold the same
+    parameter". SMP counts tensor-parallel ranks in dp (dp = world / pp, smp-v1.md §6), so the parameters every
+    tp rank holds (the embedding and tied head, which smp_train.py keeps replicated) are sharded over dp; the
+    tensor-parallel blocks' shards are held by rdp = 1 process each and are not sharded at all.
+    """
+    if not (spec.smp.shard_optimizer_state and lay.rdp == 1 and lay.dp > 1 and divides(lay)):
+        return
+    model = spec.model
+    replicated = (model.vocab_size + model.seq_length) * model.hidden_width
+    total = model.num_params()
+    yield hit(
+        "smp.shard_optimizer_state",
+        f"shard_optimizer_state with {rdp_formula(lay)}: the tensor-parallel blocks' optimizer state has no other "
+        f"replica to shard over; only the replicated embedding and head, (vocab_size({model.vocab_size}) + "
+        f"seq_length({model.seq_length})) x hidden_width({model.hidden_width}) = {replicated:,} of "
+        f"{total:,} parameters ({100 * replicated / total:.1f}%), are sharded, over {dp_formula(lay)}: "
+        "it saves little memory",
+        f"set smp.shard_optimizer_state: false (or cluster.instance_count: {_count_for_rdp(lay, 2)} for rdp 2)",
+    )

@@ -22,3 +22,22 @@ def tp_nodes(spec: JobSpec, lay: Layout, strategy: str) -> int:
         return 1
     stride = max(lay.world // lay.tp, 1)  # TPD: data-parallel ranks are neighbours, tp ranks world/tp apart
     return len({(t * stride) // max(lay.gpus_per_node, 1) for t in range(lay.tp)})
+
+
+def divides(lay: Layout) -> bool:
+    """world is a multiple of tp x pp, so dp and rdp are exact (SMP003 reports the layouts where they are not).
+
+    Rules that print ``dp(..) = world(..) / pp(..)`` or ``rdp(..) = ...`` stay silent otherwise: the layout's
+    floored degrees would make the printed arithmetic false.
+    """
+    return lay.world % (lay.tp * lay.pp) == 0
+
+
+def dp_formula(lay: Layout) -> str:
+    """``dp(128) = world(128) / pp(1)``: SMP's dp_size() counts tensor-parallel ranks (smp-v1.md §6)."""
+    return f"dp({lay.dp}) = world({lay.world}) / pp({lay.pp})"
+
+
+def rdp_formula(lay: Layout) -> str:
+    """``rdp(16) = world(128) / (pp(1) x tp(8))``: model replicas, SMP's rdp_size() (smp-v1.md §6)."""
+    return f"rdp({lay.rdp}) = world({lay.world}) / (pp({lay.pp}) x tp({lay.tp}))"
