@@ -301,11 +301,13 @@ def run_local(
     docker: bool = False,
     on_step: Callable[[dict[str, float | int]], None] | None = None,
     check: bool = True,
+    force: bool = False,
 ) -> LocalRun:
     """Run ``spec`` on this machine with its tp x pp layout under torchrun (``smlaunch local``).
 
     ``steps`` overrides ``training.max_steps``; on CPU the model is shrunk to fit (``shrink="none"`` keeps
-    it). ``check`` raises :class:`LocalRunError` when a rank fails (else inspect ``run.ok``).
+    it). ``check`` raises :class:`LocalRunError` when a rank fails (else inspect ``run.ok``). The spec is validated
+    first, as ``submit`` does: errors raise :class:`ValidationFailed` unless ``force``.
 
     >>> run = run_local("tiny.yaml", steps=20)  # smlaunch init --preset gpt2-tiny-local -o tiny.yaml  # doctest: +SKIP
     >>> run.metrics["last_loss"] < run.metrics["first_loss"], [s["loss"] for s in run.steps][:2]  # doctest: +SKIP
@@ -321,6 +323,7 @@ def run_local(
         run_dir=run_dir,
         docker=docker,
         on_step=on_step,
+        force=force,
     )
     if check:
         run.raise_for_status()

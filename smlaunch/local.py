@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from smlaunch import container as ct
-from smlaunch.errors import LocalRunError, MissingDependency
+from smlaunch.errors import LocalRunError, MissingDependency, ValidationFailed
 from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
+from smlaunch.spec.findings import Finding, Report
 from smlaunch.spec.models import JobSpec
 from smlaunch.targets import sagemaker_v2
 
@@ -59,6 +60,10 @@ class LocalPlan:
     job_name: str
     channels: dict[str, Path]
     notes: list[str] = field(default_factory=list)
+    report: Report | None = None
+    """The validation of the spec as written (before the local adaptation): warnings, and errors run with force."""
+    forced: tuple[Finding, ...] = ()
+    """Errors that ``force`` ran despite (each is said before the run starts)."""
 
     @property
     def container(self) -> ct.Container:
@@ -229,8 +234,14 @@ def plan_local(
     data: DataArg = None,
     run_dir: str | os.PathLike | None = None,
     num_gpus: int | None = None,
+    force: bool = False,
 ) -> LocalPlan:
-    """Decide the local run of ``spec``: processes, device, the adapted spec, its render and the data."""
+    """Decide the local run of ``spec``: processes, device, the adapted spec, its render and the data.
+
+    The spec is validated first, as ``submit`` validates it (a local run rehearses the real job): rule and
+    memory errors raise :class:`ValidationFailed` unless ``force``, which runs anyway and records them.
+    """
+    report = _validated(spec, force=force)
     if shrink not in ("auto", "none"):
         raise LocalRunError(f"shrink={shrink!r}; expected 'auto' or 'none'")
     if steps is not None and steps < 1:
@@ -243,6 +254,8 @@ def plan_local(
     tp, pp = spec.smp.tensor_parallel_degree, spec.smp.pipeline_parallel_degree
     nproc, device, notes = resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)
     adapted, changes = adapt(spec, nproc=nproc, device=device, shrink=shrink, steps=steps)
+    if not report.errors:
+        _check_adapted(adapted, changes)
     if any(c.field in ("smp.fp16", "smp.bf16") for c in changes):
         notes.append("fp16/bf16 turned off: CPU runs in fp32")
     now = dt.datetime.now()
@@ -260,7 +273,41 @@ def plan_local(
         job_name=job_name,
         channels=channels,
         notes=notes,
+        report=report,
+        forced=tuple(report.errors),
     )
+
+
+LAYOUT_RULES = ("SMP", "MOD")
+"""Rule groups that must still hold after the local adaptation; cluster rules (CLU) describe the real
+instances, which the local run stands in for by design (more or fewer processes per host)."""
+
+
+def _validated(spec: JobSpec, *, force: bool) -> Report:
+    from smlaunch.validation import validate
+
+    report = validate(spec)
+    if report.errors and not force:
+        lines = [f"  {f.rule} {f.field}: {f.message}\n    fix: {f.fix}" for f in report.errors]
+        raise ValidationFailed(
+            f"{len(report.errors)} error(s) in the spec; not running it locally (--force runs it anyway)\n"
+            + "\n".join(lines),
+            findings=report.errors,
+        )
+    return report
+
+
+def _check_adapted(adapted: JobSpec, changes: list[Change]) -> None:
+    """The adapted spec keeps a valid layout; an error here is a bug of the shrink, said as such."""
+    from smlaunch.spec.rules import check
+
+    broken = [f for f in check(adapted).errors if f.rule.startswith(LAYOUT_RULES)]
+    if broken:
+        changed = ", ".join(f"{c.field} {c.before} -> {c.after}" for c in changes) or "nothing"
+        raise LocalRunError(
+            f"the local adaptation ({changed}) broke {broken[0].rule} {broken[0].field}: {broken[0].message}",
+            fix="run with --shrink none, and report this as a bug of smlaunch's shrink",
+        )
 
 
 def launch(
@@ -333,9 +380,10 @@ def run_local(
     run_dir: str | os.PathLike | None = None,
     docker: bool = False,
     on_step: Callable[[dict[str, float | int]], None] | None = None,
+    force: bool = False,
 ) -> LocalRun:
     """Run ``spec`` here: ``plan_local`` then ``launch`` (or SageMaker local mode with ``docker=True``)."""
-    plan = plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir)
+    plan = plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir, force=force)
     if docker:
         return run_docker(plan)
     return launch(plan, on_step=on_step)

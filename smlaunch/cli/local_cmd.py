@@ -51,6 +51,7 @@ def _parse_data(values: tuple[str, ...]) -> dict[str, str] | None:
     help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/",
 )
 @click.option("--docker", is_flag=True, help="Use SageMaker local mode (Docker + docker compose) instead.")
+@click.option("--force", is_flag=True, help="Run even when validation reports errors (each is named first).")
 def command(
     file: str,
     overrides: tuple[str, ...],
@@ -60,6 +61,7 @@ def command(
     data: tuple[str, ...],
     run_dir: str | None,
     docker: bool,
+    force: bool,
 ) -> None:
     """Run a job spec on this machine with its tensor x pipeline layout, before paying for a cluster.
 
@@ -74,7 +76,9 @@ def command(
 
     console = Console(highlight=False)
     spec = load_spec(file, overrides)
-    plan = local.plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=_parse_data(data), run_dir=run_dir)
+    plan = local.plan_local(
+        spec, nproc=nproc, shrink=shrink, steps=steps, data=_parse_data(data), run_dir=run_dir, force=force
+    )
     print_plan(console, plan)
     if docker:
         run = local.run_docker(plan)
@@ -107,6 +111,10 @@ def print_plan(console: Any, plan: Any) -> None:
         console.print(table)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
+    for f in plan.report.warnings if plan.report else ():
+        console.print(f"[yellow]warning[/] {f.rule} {f.field}: {escape(f.message)}", soft_wrap=True)
+    for f in plan.forced:
+        console.print(f"[red]--force:[/] running despite {f.rule} {f.field}: {escape(f.message)}", soft_wrap=True)
     console.print(f"run directory: {escape(str(plan.run_dir))}", soft_wrap=True)
 
 
