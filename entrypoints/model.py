@@ -148,6 +148,13 @@ class GPT(nn.Module):
         c = self.config
         return 6 * self.num_params() + 12 * c.num_layers * c.hidden_width * c.seq_length
 
+    @staticmethod
+    def flops_per_token_of(config: GPTConfig, padded_vocab_size: int) -> float:
+        """:meth:`flops_per_token` from the shape alone (no module needed): N = L(12h² + 13h) + V·h + 2h."""
+        h, layers = config.hidden_width, config.num_layers
+        n = layers * (12 * h * h + 13 * h) + padded_vocab_size * h + 2 * h
+        return 6 * n + 12 * layers * h * config.seq_length
+
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean token cross-entropy in fp32 (works on tensor-parallel DTensor logits inside loss_parallel())."""

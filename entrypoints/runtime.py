@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import resource
 import statistics
 import sys
@@ -74,8 +75,46 @@ def peak_mem_gib(device) -> float:
     return rss / 2**20
 
 
-def mfu(tokens_per_s: float, flops_per_token: float, num_gpus: int, peak_flops: float = 989e12) -> float:
-    """Model FLOPs utilisation: achieved model FLOP/s over `num_gpus * peak_flops` (PaLM formula)."""
+PEAK_TFLOPS = (
+    # (pattern of torch.cuda.get_device_name(), dense 16-bit tensor-core TFLOP/s, plain FP32 TFLOP/s): NVIDIA
+    # datasheets, no sparsity; the same numbers as smlaunch/catalog.py (tests/unit/test_catalog.py checks it).
+    (r"H200", 989.0, 67.0),
+    (r"H100.*PCIe", 756.0, 51.0),
+    (r"H100", 989.0, 67.0),
+    (r"A100", 312.0, 19.5),
+    (r"V100", 125.0, 15.7),
+    (r"A10G", 125.0, 31.2),
+    (r"\bL4\b", 121.0, 30.3),
+    (r"\bT4\b", 65.0, 8.1),
+)
+_warned: set[str] = set()
+
+
+def device_peak_tflops(device_name: str, *, fp32: bool) -> float:
+    """The dense peak of a GPU by its CUDA name; 0.0 (and one warning) for a GPU not in :data:`PEAK_TFLOPS`."""
+    for pattern, half, single in PEAK_TFLOPS:
+        if re.search(pattern, device_name):
+            return single if fp32 else half
+    if device_name not in _warned:
+        _warned.add(device_name)
+        print(f"warning: no peak FLOP/s known for {device_name!r}: MFU is reported as 0", file=sys.stderr, flush=True)
+    return 0.0
+
+
+def peak_flops(args, device) -> float:
+    """FLOP/s one GPU can do at the run's precision: ``--gpu_peak_tflops`` (smlaunch renders it from its catalog),
+    else the device's entry in :data:`PEAK_TFLOPS`; 0.0 on the CPU (MFU is not defined there)."""
+    if getattr(args, "gpu_peak_tflops", 0.0) > 0:
+        return args.gpu_peak_tflops * 1e12
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return 0.0
+    fp32 = not (getattr(args, "fp16", 0) or getattr(args, "bf16", 0))
+    return device_peak_tflops(torch.cuda.get_device_name(dev), fp32=fp32) * 1e12
+
+
+def mfu(tokens_per_s: float, flops_per_token: float, num_gpus: int, peak_flops: float) -> float:
+    """Model FLOPs utilisation: achieved model FLOP/s over `num_gpus * peak_flops` (PaLM formula); 0 if unknown."""
     if num_gpus <= 0 or peak_flops <= 0:
         return 0.0
     return tokens_per_s * flops_per_token / (num_gpus * peak_flops)
@@ -103,6 +142,7 @@ def run_metrics(
     flops_per_token,
     mems,
     checkpoint,
+    peak_flops=0.0,
 ) -> dict:
     """metrics.json (docs/entrypoint-contract.md). Step time: the median after the first quarter of the steps
     (compile and warm-up), at least the first step skipped."""
@@ -120,7 +160,7 @@ def run_metrics(
         "last_loss": losses[-1] if losses else None,
         "tokens_per_s": tps,
         "step_time_s": step_time,
-        "mfu": mfu(tps, flops_per_token, world),
+        "mfu": mfu(tps, flops_per_token, world, peak_flops),
         "peak_mem_gib_per_rank": mems,
         "checkpoint": checkpoint,
         "step_times_s": times,

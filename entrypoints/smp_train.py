@@ -86,6 +86,20 @@ def build_model(args) -> GPT:
         return GPT(config, padded_vocab_size=config.padded_vocab_size(smp.tp_size()))
 
 
+def full_model_flops_per_token(args) -> float:
+    """Training FLOPs per token of the whole model, from its shape. SMP replaces each distributed block with its
+    tensor-parallel shard, so counting the wrapped module's parameters would read tp times too low (AWS's example
+    counts ``p.ds_shape``, the full shape, for the same reason)."""
+    config = GPTConfig(
+        num_layers=args.num_layers,
+        hidden_width=args.hidden_width,
+        num_heads=args.num_heads,
+        seq_length=args.seq_length,
+        vocab_size=args.vocab_size,
+    )
+    return GPT.flops_per_token_of(config, config.padded_vocab_size(smp.tp_size()))
+
+
 def register_block_for_tp() -> None:
     """Tell SMP that our pre-LayerNorm GPT-2 `Block` is an `smp.nn.DistributedTransformerLayer`.
 
@@ -223,7 +237,7 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
     """The step loop; returns the metrics of this run."""
     shard_index, num_shards = data_shard(args)
     tokens_per_step = num_shards * args.batch_size * args.seq_length  # global tokens per optimizer step
-    flops_per_token = model.get_module().flops_per_token()
+    flops_per_token = full_model_flops_per_token(args)
     sigterm, checkpoint, losses, times = StopFlag(), None, [], []
     model.train()
     step = saved_step = start_step
@@ -249,7 +263,7 @@ def train(model, optimizer, source: TokenSource, args, *, start_step: int, devic
                 loss=loss,
                 step_time_s=dt,
                 tokens_per_s=tps,
-                mfu=runtime.mfu(tps, flops_per_token, smp.size()),
+                mfu=runtime.mfu(tps, flops_per_token, smp.size(), runtime.peak_flops(args, device)),
                 mem_gib=runtime.peak_mem_gib(device),
             )
         if args.checkpoint_every_steps and step % args.checkpoint_every_steps == 0:
@@ -287,6 +301,7 @@ def summarize(losses, times, args, *, start_step, tokens_per_step, flops_per_tok
         flops_per_token=flops_per_token,
         mems=smp.allgather(runtime.peak_mem_gib(device), smp.CommGroup.WORLD),
         checkpoint=checkpoint,
+        peak_flops=runtime.peak_flops(args, device),
     )
 
 
@@ -322,7 +337,7 @@ def run(args) -> None:
             flush=True,
         )
     metrics = train(model, optimizer, source, args, start_step=start_step, device=device)
-    if metrics["steps"]:  # a run resumed at max_steps never partitioned the model: nothing new to save
+    if metrics["steps"] and args.final_save:  # opt-in (AWS's example too): gathers the whole model to one rank
         smp.save_checkpoint(
             args.model_dir, "fullmodel.pt", partial=False, model=model, user_content={"step": metrics["steps"]}
         )

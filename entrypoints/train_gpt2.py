@@ -53,11 +53,11 @@ CONTRACT_INTS = {  # docs/entrypoint-contract.md; defaults = GPT-2 124M
     "tensor_parallel_degree": 1, "pipeline_parallel_degree": 1, "microbatches": 1, "active_microbatches": 0,
     "activation_loading_horizon": 4, "sharded_data_parallel_degree": 1,
 }
-CONTRACT_FLOATS = {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "grad_clip": 1.0}
+CONTRACT_FLOATS = {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "grad_clip": 1.0, "gpu_peak_tflops": 0.0}
 CONTRACT_BOOLS = {  # 0/1
     "activation_checkpointing": 0, "synthetic": 0, "prescaled_batch": 0, "shard_optimizer_state": 0,
     "offload_activations": 0, "ddp": 1, "fp16": 0, "bf16": 0, "delayed_parameter_initialization": 0,
-    "compile": 0, "final_save": 1,  # native-only extras (not in the contract): torch.compile; end-of-run saves
+    "compile": 0, "final_save": 0,  # compile: native only (torch.compile); final_save: the full model at the end
 }
 CONTRACT_STRS = {"activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved",
                  "placement_strategy": "cluster"}
@@ -280,11 +280,11 @@ def train_native(args) -> None:
                 loss=mean_loss,
                 step_time_s=dt,
                 tokens_per_s=tps,
-                mfu=runtime.mfu(tps, flops_per_token, world),
+                mfu=runtime.mfu(tps, flops_per_token, world, runtime.peak_flops(args, device)),
                 mem_gib=runtime.peak_mem_gib(device),
             )
         every = args.checkpoint_every_steps
-        if stopping or (every and step % every == 0) or (step == args.max_steps and args.final_save):
+        if stopping or (every and step % every == 0) or step == args.max_steps:
             checkpoint = save_checkpoint(pm, optimizer, step, args.checkpoint_dir)
         if stopping:
             if rank == 0:
@@ -382,6 +382,7 @@ def finish(args, *, layout, world, device, losses, times, start_step, tokens_per
         flops_per_token=flops_per_token,
         mems=mems,
         checkpoint=checkpoint,
+        peak_flops=runtime.peak_flops(args, device),
     )
     runtime.write_metrics(args.output_data_dir, metrics)
 

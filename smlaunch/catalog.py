@@ -1,8 +1,9 @@
 """Pure data: GPUs, SageMaker instance types and GPT-2 size presets.
 
-Every number carries its source. Prices are SageMaker training on-demand prices in us-east-1 (USD per
-instance-hour) as published on the SageMaker pricing page; they drift, so treat cost estimates as
-estimates. Peak FLOP/s are the vendors' dense (no sparsity) tensor-core numbers.
+The one hardware catalog: everything that needs a GPU's or an instance's numbers reads them here. Every number
+carries its source. Prices are SageMaker training on-demand prices (USD per instance-hour) with their region,
+source and date; they drift, so treat cost estimates as estimates, and an unknown price stays unknown (None).
+Peak FLOP/s are the vendors' dense (no sparsity) numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ GIB = 1024**3
 
 @dataclass(frozen=True, slots=True)
 class Gpu:
-    """One accelerator model."""
+    """One accelerator model (vendor datasheets; dense tensor-core peaks, no sparsity)."""
 
     name: str
     memory_gib: float
@@ -24,15 +25,44 @@ class Gpu:
     supports_bf16: bool
     nvlink_gbps: float
     """Per-GPU intra-node bandwidth in GB/s, one direction (NVLink, or PCIe where there is none)."""
+    peak_tflops_fp32: float
+    """Plain FP32 (non-tensor-core, no TF32) peak: what an fp32 run's MFU is measured against."""
+    hbm_tbps: float
+    """Device-memory bandwidth, TB/s."""
+    nvlink: bool = True
+    """False for PCIe-only GPUs (T4, A10G, L4): tensor parallelism crosses PCIe."""
 
 
-A100_40GB = Gpu("A100-SXM4-40GB", 40.0, 312.0, True, 300.0)  # NVIDIA A100 datasheet; NVLink3 600 GB/s bidir
-A100_80GB = Gpu("A100-SXM4-80GB", 80.0, 312.0, True, 300.0)
-V100_16GB = Gpu("V100-SXM2-16GB", 16.0, 125.0, False, 150.0)  # NVLink2 300 GB/s bidir
-V100_32GB = Gpu("V100-SXM2-32GB", 32.0, 125.0, False, 150.0)
-T4_16GB = Gpu("T4", 15.0, 65.0, False, 16.0)  # PCIe gen3 x16; 15360 MiB usable
-A10G_24GB = Gpu("A10G", 22.0, 125.0, True, 16.0)  # 22.5 GiB usable; PCIe gen4
-H100_80GB = Gpu("H100-SXM5-80GB", 79.6, 989.0, True, 450.0)  # 81559 MiB; NVLink4 900 GB/s bidir
+V100_16GB = Gpu("V100-SXM2-16GB", 16.0, 125.0, False, 150.0, 15.7, 0.9)  # NVLink2 300 GB/s bidir
+V100_32GB = Gpu("V100-SXM2-32GB", 32.0, 125.0, False, 150.0, 15.7, 0.9)
+T4_16GB = Gpu("T4", 15.0, 65.0, False, 16.0, 8.1, 0.32, nvlink=False)  # PCIe gen3 x16; 15360 MiB usable
+A10G_24GB = Gpu("A10G", 22.0, 125.0, True, 16.0, 31.2, 0.6, nvlink=False)  # 22.5 GiB usable; PCIe gen4
+L4_24GB = Gpu("L4", 22.0, 121.0, True, 16.0, 30.3, 0.3, nvlink=False)  # NVIDIA L4 datasheet; PCIe gen4
+A100_40GB = Gpu("A100-SXM4-40GB", 40.0, 312.0, True, 300.0, 19.5, 1.555)  # A100 datasheet; NVLink3 600 GB/s bidir
+A100_80GB = Gpu("A100-SXM4-80GB", 80.0, 312.0, True, 300.0, 19.5, 2.039)
+H100_80GB = Gpu("H100-SXM5-80GB", 79.6, 989.0, True, 450.0, 67.0, 3.35)  # 81559 MiB; NVLink4 900 GB/s bidir
+H200_141GB = Gpu("H200-SXM-141GB", 139.8, 989.0, True, 450.0, 67.0, 4.8)  # 143771 MiB reported (pytorch-parallel §10)
+
+GPUS: dict[str, Gpu] = {g.name: g for g in (V100_16GB, V100_32GB, T4_16GB, A10G_24GB, L4_24GB, A100_40GB, A100_80GB,
+                                            H100_80GB, H200_141GB)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """An on-demand SageMaker training price and where it comes from."""
+
+    usd_per_hour: float
+    region: str
+    source: str
+    as_of: str
+
+
+SAGEMAKER_PRICING = "aws.amazon.com/sagemaker/pricing (Training, On-Demand)"
+
+
+def _price(usd: float) -> Price:
+    # recorded from the SageMaker pricing page when the catalog was first written (commit b864636)
+    return Price(usd, "us-east-1", SAGEMAKER_PRICING, "2026-11-22")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,25 +75,42 @@ class Instance:
     network_gbps: float
     """Inter-node bandwidth in Gbit/s."""
     efa: bool
-    price_per_hour: float
-    """On-demand SageMaker training price, us-east-1, USD per instance-hour."""
+    price: Price | None
+    """On-demand training price (None: unknown, and costs say so rather than $0)."""
     smp_v1: bool
     """Supported by SMP v1 (smp-v1.md §5: p3.16xlarge, p3dn, p4d, p4de, g4dn.12xlarge)."""
+    host_memory_gib: float
+    """CPU memory of the instance (AWS instance-type pages)."""
+
+    @property
+    def price_per_hour(self) -> float:
+        """USD per instance-hour; 0.0 when the price is unknown (check :attr:`price`)."""
+        return self.price.usd_per_hour if self.price is not None else 0.0
 
 
 INSTANCES: dict[str, Instance] = {
     i.name: i
     for i in (
-        Instance("ml.p4d.24xlarge", A100_40GB, 8, 400.0, True, 37.688, True),
-        Instance("ml.p4de.24xlarge", A100_80GB, 8, 400.0, True, 47.110, True),
-        Instance("ml.p3.16xlarge", V100_16GB, 8, 25.0, False, 28.152, True),
-        Instance("ml.p3dn.24xlarge", V100_32GB, 8, 100.0, True, 35.894, True),
-        Instance("ml.g4dn.12xlarge", T4_16GB, 4, 50.0, False, 4.890, True),
-        Instance("ml.g5.12xlarge", A10G_24GB, 4, 40.0, False, 7.090, False),
-        Instance("ml.g5.48xlarge", A10G_24GB, 8, 100.0, True, 20.360, False),
-        Instance("ml.p5.48xlarge", H100_80GB, 8, 3200.0, True, 113.070, False),
+        Instance("ml.p4d.24xlarge", A100_40GB, 8, 400.0, True, _price(37.688), True, 1152),
+        Instance("ml.p4de.24xlarge", A100_80GB, 8, 400.0, True, _price(47.110), True, 1152),
+        Instance("ml.p3.16xlarge", V100_16GB, 8, 25.0, False, _price(28.152), True, 488),
+        Instance("ml.p3dn.24xlarge", V100_32GB, 8, 100.0, True, _price(35.894), True, 768),
+        Instance("ml.g4dn.12xlarge", T4_16GB, 4, 50.0, False, _price(4.890), True, 192),
+        Instance("ml.g5.12xlarge", A10G_24GB, 4, 40.0, False, _price(7.090), False, 192),
+        Instance("ml.g5.48xlarge", A10G_24GB, 8, 100.0, True, _price(20.360), False, 768),
+        Instance("ml.p5.48xlarge", H100_80GB, 8, 3200.0, True, _price(113.070), False, 2048),
+        Instance("ml.p5e.48xlarge", H200_141GB, 8, 3200.0, True, None, False, 2048),
     )
 }
+
+
+def peak_tflops(instance_type: str, precision: str) -> float | None:
+    """The dense peak an entry point's MFU is measured against: 16-bit for fp16/bf16, plain FP32 for fp32."""
+    instance = INSTANCES.get(instance_type)
+    if instance is None:
+        return None
+    return instance.gpu.peak_tflops_fp32 if precision == "fp32" else instance.gpu.peak_tflops_16bit
+
 
 SPOT_PRICE_FRACTION = 0.30
 """Managed spot training typically bills 10-40% of on-demand (AWS: "up to 90%" savings); we assume 30%."""

@@ -141,6 +141,12 @@ def _legend(breakdown: dict[str, float]) -> str:
     return f'<div style="font-size:12px">{"".join(items)}</div>'
 
 
+def _cost_text(est: Any) -> str:
+    if est.cost_usd is None:
+        return "price unknown"
+    return f"${est.cost_usd:,.2f} (spot ${est.spot_cost_usd:,.2f})"
+
+
 def estimate_html(est: Any) -> str:
     """An :class:`~smlaunch.costmodel.Estimate`: memory bar against the GPU, verdict, step time, tokens/s, cost."""
     mem, t, lay = est.memory, est.throughput, est.layout
@@ -156,7 +162,7 @@ def estimate_html(est: Any) -> str:
         ("MFU", f"{100 * t.mfu:.1f}%"),
         ("pipeline bubble", f"{100 * t.bubble_fraction:.1f}%"),
         ("run time", f"{est.time_s / 3600:.2f} h (steps {t.time_s / 3600:.2f} h)"),
-        ("cost", f"${est.cost_usd:,.2f} (spot ${est.spot_cost_usd:,.2f})"),
+        ("cost", _cost_text(est)),
     ]
     if mem.host_offloaded_gib:
         rows.append(("offloaded to host", f"{mem.host_offloaded_gib:.2f} GiB"))
@@ -275,14 +281,14 @@ def loss_svg(losses: Sequence[float], *, width: int = 480, height: int = 180) ->
 
 
 def run_losses(run: Any) -> list[float]:
-    """The loss of every step of a :class:`~smlaunch.local.LocalRun` (metrics.json, else the parsed log lines)."""
+    """Every step's loss of a :class:`~smlaunch.local_results.LocalRun` (metrics.json, else the log lines)."""
     if run.metrics and run.metrics.get("losses"):
         return list(run.metrics["losses"])
     return [s["loss"] for s in run.steps if "loss" in s]
 
 
 def local_run_html(run: Any) -> str:
-    """A :class:`~smlaunch.local.LocalRun`: ok or failed (rank, reason), wall time, losses and the loss curve."""
+    """A :class:`~smlaunch.local_results.LocalRun`: ok or failed (rank, reason), wall time, losses, loss curve."""
     losses = run_losses(run)
     if run.ok:
         head = f'<b style="color:#2e7d32">ok</b> in {run.wall_s:.1f} s'
@@ -323,7 +329,7 @@ FORMATTERS: dict[tuple[str, str], Callable[[Any], str]] = {
     ("smlaunch.costmodel.planner", "PlanResult"): plan_html,
     ("smlaunch.jobs", "JobHandle"): job_html,
     ("smlaunch.jobs", "JobStatus"): job_status_html,
-    ("smlaunch.local", "LocalRun"): local_run_html,
+    ("smlaunch.local_results", "LocalRun"): local_run_html,
 }
 """(module, class name) -> HTML function; registered by name, so nothing is imported to register."""
 

@@ -62,7 +62,7 @@ class Prepared:
                 f"memory    {est.memory.total_gib:.1f} / {est.gpu_memory_gib:.0f} GiB per GPU: {verdict}",
                 f"estimate  {t.step_time_s:.3f} s/step, {t.tokens_per_s:,.0f} tokens/s; "
                 f"{self.spec.training.max_steps} steps in ~{_duration(t.time_s)}; whole job "
-                f"~{_duration(est.time_s)} (start-up, model build, checkpoints), ~${self.cost_usd:,.2f}",
+                f"~{_duration(est.time_s)} (start-up, model build, checkpoints), {_dollars(self.cost_usd)}",
             ]
         else:
             lines.append("estimate  (no estimate for this instance type)")
@@ -300,6 +300,10 @@ def _estimate(spec: JobSpec) -> Any:
         return estimate(spec)
     except PlanError:
         return None
+
+
+def _dollars(cost: float | None) -> str:
+    return "price unknown" if cost is None else f"~${cost:,.2f}"
 
 
 def _duration(seconds: float) -> str:

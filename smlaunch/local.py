@@ -21,28 +21,25 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from smlaunch import container as ct
 from smlaunch.errors import LocalRunError, MissingDependency, ValidationFailed
+from smlaunch.local_docker import docker_missing, run_docker
+from smlaunch.local_results import LocalRun, _collect, _parse_step, _split_rank
 from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
 from smlaunch.spec.findings import Finding, Report
 from smlaunch.spec.models import JobSpec
-from smlaunch.targets import sagemaker_v2
 
-_RANK_PREFIX = re.compile(r"^\[default(\d+)\]:(.*)$", re.S)
-_ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
 DataArg = str | os.PathLike | Mapping[str, str | os.PathLike] | None
 
 
@@ -120,56 +117,6 @@ class LocalPlan:
         if self.device == "cpu" and self.num_gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
-
-
-@dataclass
-class LocalRun:
-    """The outcome of a local run."""
-
-    plan: LocalPlan
-    returncode: int
-    wall_s: float
-    steps: list[dict[str, float | int]]
-    metrics: dict[str, Any] | None
-    failure: str | None
-    failed_rank: int | None
-    error_tail: str
-    interrupted: bool = False
-    reason: str | None = None
-    """Why it failed: the failing rank's exception line, else the failure file."""
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def run_dir(self) -> Path:
-        return self.plan.run_dir
-
-    def outputs(self) -> list[Path]:
-        """Files the run wrote under model/ and output/data/, relative to the run directory."""
-        found = []
-        for sub in ("model", "output/data"):
-            root = self.run_dir / sub
-            found += sorted(p.relative_to(self.run_dir) for p in root.rglob("*") if p.is_file())
-        return found
-
-    def raise_for_status(self) -> None:
-        """Raise :class:`LocalRunError` (rank, reason, where the logs are) unless the run succeeded."""
-        if self.ok:
-            return
-        if self.interrupted:
-            error = LocalRunError(f"local run interrupted (exit {self.returncode}); logs in {self.run_dir / 'logs'}")
-            error.exit_code = 130
-            raise error
-        rank = f"rank {self.failed_rank}" if self.failed_rank is not None else "a rank"
-        reason = self.reason or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
-        if self.metrics is not None and not self.failure:
-            reason += " (after training finished: metrics.json was written, the crash is in shutdown)"
-        raise LocalRunError(
-            f"{rank} failed (exit {self.returncode}): {reason}",
-            fix=f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}",
-        )
 
 
 def resolve_nproc(tp: int, pp: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:
@@ -262,9 +209,12 @@ def plan_local(
     job_name = f"{spec.name}-{now:%Y-%m-%d-%H-%M-%S}-{now.microsecond // 1000:03d}"
     if run_dir is None:
         run_dir = Path("smlaunch-runs") / f"{spec.name}-{now:%Y%m%d-%H%M%S}"
+    request = render(adapted)
+    # MFU against this machine's GPU (the entry point looks it up), not the spec's instance type
+    request = replace(request, hyperparameters={**request.hyperparameters, "gpu_peak_tflops": 0.0})
     return LocalPlan(
         spec=adapted,
-        request=render(adapted),
+        request=request,
         changes=changes,
         nproc=nproc,
         device=device,
@@ -434,136 +384,14 @@ class _Stopper:
             pass
 
 
-def _split_rank(line: str) -> tuple[int | None, str]:
-    match = _RANK_PREFIX.match(line)
-    return (int(match[1]), match[2]) if match else (None, line)
-
-
-def _parse_step(text: str) -> dict[str, float | int] | None:
-    from smlaunch.progress import parse_step_line
-
-    return parse_step_line(text)
-
-
-def _collect(
-    plan: LocalPlan, returncode: int, *, wall_s: float, steps: list, console: str, interrupted: bool
-) -> LocalRun:
-    import json
-
-    metrics_path = plan.run_dir / "output" / "data" / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    failure_path = plan.run_dir / "output" / "failure"
-    failure = failure_path.read_text().strip() if failure_path.is_file() else None
-    failed_rank = None  # torchrun's first observed failure; else the rank the failure file names
-    if returncode and (match := _ROOT_CAUSE.search(console)):
-        failed_rank = int(match[1])
-    elif failure and (match := re.match(r"rank (\d+):", failure)):
-        failed_rank = int(match[1])
-    error_file = plan.run_dir / "logs" / "error.json"
-    tail = error_file.read_text() if error_file.is_file() else ""
-    if returncode and not tail:
-        tail = _rank_stderr_tail(plan.run_dir / "logs" / "ranks", failed_rank) or console[-4000:]
-    # every rank writes the same failure file, so it may hold a later rank's knock-on error (a peer hung up):
-    # the exception of the first rank torchrun saw fail says what went wrong
-    reason = (_exception_line(tail) if returncode else None) or failure
-    if failure and (match := re.match(r"rank \d+: (.*)", failure, re.S)) and reason == match[1]:
-        reason = failure.partition(": ")[2]
-    if returncode == 0 and metrics is None:  # exit 0 but no metrics.json breaks the contract: report it
-        returncode, reason = 1, "the entry point exited 0 without writing output/data/metrics.json"
-    return LocalRun(
-        plan=plan,
-        returncode=returncode,
-        wall_s=wall_s,
-        steps=steps,
-        metrics=metrics,
-        failure=failure,
-        failed_rank=failed_rank,
-        error_tail=tail,
-        interrupted=interrupted,
-        reason=reason,
-    )
-
-
-_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Interrupt)\b.*)$")
-
-
-def _exception_line(text: str) -> str | None:
-    """The last ``SomeError: message`` line of a traceback (module prefix dropped), or None."""
-    for line in reversed(text.strip().splitlines()):
-        match = _EXCEPTION_LINE.match(line.strip())
-        if match:
-            return match[1]
-    return None
-
-
-def _rank_stderr_tail(ranks_dir: Path, rank: int | None, lines: int = 30) -> str:
-    """The end of a rank's stderr.log (torchrun's --log-dir layout: <run_id>/attempt_<n>/<rank>/stderr.log)."""
-    logs = sorted(
-        ranks_dir.glob(f"*/attempt_*/{rank if rank is not None else 0}/stderr.log"), key=lambda p: p.stat().st_mtime
-    )
-    if not logs:
-        return ""
-    return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:])
-
-
-def docker_missing(
-    *, which: Callable[[str], str | None] = shutil.which, run: Callable[..., Any] = subprocess.run
-) -> str | None:
-    """What SageMaker local mode lacks here ("docker", "docker compose"), or None when both exist."""
-    if which("docker") is None:
-        return "the `docker` CLI is not on PATH"
-    try:
-        if run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0:
-            return None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return None if which("docker-compose") else "neither `docker compose` (v2 plugin) nor `docker-compose` works"
-
-
-def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_missing) -> LocalRun:
-    """SageMaker's own local mode (``instance_type="local"``): the DLC image under docker compose.
-
-    Needs Docker, docker compose, AWS credentials and network access to pull the image from ECR; SMP v1 itself
-    does not run there (no smdistributed binary on CPU images, one GPU host at most), so this is a container
-    smoke test. ``missing`` is injectable for tests.
-    """
-    lack = missing()
-    if lack:
-        raise LocalRunError(
-            f"--docker runs SageMaker local mode, which needs Docker and Docker Compose: {lack}",
-            fix="install Docker Engine with the compose plugin, or drop --docker to run under torchrun here",
-        )
-    try:
-        from sagemaker.local import LocalSession
-        from sagemaker.pytorch import PyTorch
-    except ImportError as exc:
-        raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
-    session = LocalSession()
-    session.config = {"local": {"local_code": True, "container_root": str(plan.run_dir)}}
-    kwargs = sagemaker_v2.estimator_kwargs(plan.request)
-    kwargs.update(
-        instance_type="local_gpu" if plan.device == "cuda" else "local",
-        instance_count=1,
-        role=kwargs.get("role") or "arn:aws:iam::111111111111:role/smlaunch-local",
-    )
-    for key in ("volume_size", "max_run", "subnets", "security_group_ids", "output_path", "checkpoint_s3_uri"):
-        kwargs.pop(key, None)
-    estimator = PyTorch(**kwargs, sagemaker_session=session)
-    start = time.monotonic()
-    returncode = 0
-    try:
-        estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
-    except Exception as exc:  # the SDK raises many types; the message is what the user needs
-        returncode, failure = 1, f"{type(exc).__name__}: {exc}"
-    else:
-        failure = None
-    return LocalRun(
-        plan=plan,
-        returncode=returncode,
-        wall_s=time.monotonic() - start,
-        steps=[],
-        metrics=None,
-        failure=failure,
-        failed_rank=None,
-        error_tail="",
-    )
+__all__ = [
+    "LocalPlan",
+    "LocalRun",
+    "docker_missing",
+    "launch",
+    "plan_local",
+    "resolve_channels",
+    "resolve_nproc",
+    "run_docker",
+    "run_local",
+]

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from smlaunch.catalog import peak_tflops
 from smlaunch.errors import RenderError
 from smlaunch.spec.models import JobSpec
 
@@ -109,6 +110,7 @@ def hyperparameters(spec: JobSpec) -> dict[str, Any]:
         "activation_strategy": "each" if strategy == "none" else strategy,
         "checkpoint_every_steps": training.checkpoint_every_steps,
         "final_save": training.final_save,
+        "gpu_peak_tflops": peak_tflops(spec.cluster.instance_type, _precision(smp)) or 0.0,
         "synthetic": "train" not in spec.data,
         "tensor_parallel_degree": smp.tensor_parallel_degree,
         "pipeline_parallel_degree": smp.pipeline_parallel_degree,
@@ -128,6 +130,10 @@ def hyperparameters(spec: JobSpec) -> dict[str, Any]:
         "sharded_data_parallel_degree": smp.sharded_data_parallel_degree,
     }
     return {k: int(v) if isinstance(v, bool) else v for k, v in sorted(values.items())}
+
+
+def _precision(smp) -> str:
+    return "fp16" if smp.fp16 else ("bf16" if smp.bf16 else "fp32")
 
 
 def render(spec: JobSpec) -> LaunchRequest:

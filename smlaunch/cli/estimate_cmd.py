@@ -65,7 +65,7 @@ def render(est) -> None:
     hours = data["time_s"] / 3600
     price = (
         "price unknown"
-        if est.instance.price_per_hour == 0
+        if data["cost_usd"] is None
         else (f"${data['cost_usd']:,.2f} on demand, ${data['spot_cost_usd']:,.2f} spot")
     )
     console.print(f"{hours:.2f} h for max_steps: {price}")

@@ -11,7 +11,7 @@ cheap to import: ``validate`` loads it for the memory rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from smlaunch.catalog import INSTANCES, SPOT_PRICE_FRACTION, Instance
 from smlaunch.costmodel.jobtime import SOURCES as JOB_TIME_SOURCES
@@ -24,22 +24,16 @@ from smlaunch.costmodel.memory import (
     model_state_bytes,
     stage_params,
 )
-from smlaunch.costmodel.throughput import H200_141GB, Run, Throughput, estimate_throughput
+from smlaunch.costmodel.throughput import Run, Throughput, estimate_throughput
 from smlaunch.layout import Layout, resolve
 from smlaunch.spec.models import JobSpec
 
-__all__ = ["ESTIMATOR_INSTANCES", "Estimate", "estimate", "find_instance", "knobs_from_spec", "memory_findings", "plan"]
-
-ESTIMATOR_INSTANCES: dict[str, Instance] = {
-    # Estimator-side only (not SMP v1 instances, not in smlaunch.catalog): H200 hosts for the accuracy check.
-    # Price unknown to the catalog: 0.0, so costs read 0 (say so rather than invent one).
-    "ml.p5e.48xlarge": Instance("ml.p5e.48xlarge", H200_141GB, 8, 3200.0, True, 0.0, False),
-}
+__all__ = ["Estimate", "estimate", "find_instance", "knobs_from_spec", "memory_findings", "plan"]
 
 
 def find_instance(instance_type: str) -> Instance | None:
-    """The catalog's instance, else a cost-model-side one, else None."""
-    return INSTANCES.get(instance_type) or ESTIMATOR_INSTANCES.get(instance_type)
+    """The catalog's instance (smlaunch.catalog, the one hardware catalog), else None."""
+    return INSTANCES.get(instance_type)
 
 
 HEADROOM = 0.10
@@ -70,13 +64,16 @@ class Estimate:
         return self.job.total_s
 
     @property
-    def cost_usd(self) -> float:
-        """On-demand cost of the billed time (everything after provisioning) on every node."""
-        return self.job.billed_s / 3600 * self.layout.num_nodes * self.instance.price_per_hour
+    def cost_usd(self) -> float | None:
+        """On-demand cost of the billed time (everything after provisioning) on every node; None when the
+        catalog has no sourced price for the instance."""
+        if self.instance.price is None:
+            return None
+        return self.job.billed_s / 3600 * self.layout.num_nodes * self.instance.price.usd_per_hour
 
     @property
-    def spot_cost_usd(self) -> float:
-        return self.cost_usd * SPOT_PRICE_FRACTION
+    def spot_cost_usd(self) -> float | None:
+        return None if self.cost_usd is None else self.cost_usd * SPOT_PRICE_FRACTION
 
     @property
     def gpu_memory_gib(self) -> float:
@@ -113,8 +110,9 @@ class Estimate:
             "train_time_s": round(t.time_s, 1),
             "job_time_s": {name: round(v, 1) for name, v in self.job.terms.items()},
             "job_time_sources": dict(JOB_TIME_SOURCES),
-            "cost_usd": round(self.cost_usd, 2),
-            "spot_cost_usd": round(self.spot_cost_usd, 2),
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 2),
+            "spot_cost_usd": None if self.spot_cost_usd is None else round(self.spot_cost_usd, 2),
+            "price": None if self.instance.price is None else asdict(self.instance.price),
             "mfu": round(t.mfu, 4),
             "bubble_fraction": round(t.bubble_fraction, 4),
             "flops_per_token": t.flops_per_token,

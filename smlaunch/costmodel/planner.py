@@ -105,7 +105,8 @@ class PlanResult:
                 str(k.active_microbatches) if k.pp > 1 else "-", str(c.spec["training"]["batch_size"]),
                 yes[bool(k.prescaled_batch)], yes[bool(k.shard_optimizer_state)], k.checkpointing,
                 yes[bool(k.offload_activations)], f"{e.memory.total_gib:.1f}",
-                f"{e.throughput.tokens_per_s:,.0f}", format_duration(e.time_s), f"{e.cost_usd:,.0f}",
+                f"{e.throughput.tokens_per_s:,.0f}", format_duration(e.time_s),
+                "?" if e.cost_usd is None else f"{e.cost_usd:,.0f}",
             ])  # fmt: skip
         return table
 
@@ -392,7 +393,7 @@ def plan(
     if vary_batch:  # different batches do different work per step: the fastest per token wins
         options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
     else:
-        options.sort(key=lambda o: (o.estimate.time_s, o.estimate.cost_usd, o.memory_gib))
+        options.sort(key=lambda o: (o.estimate.time_s, o.estimate.cost_usd or 0.0, o.memory_gib))
     chosen = _shortlist(options, section=section, instance=instance, count=instance_count, max_steps=max_steps, top=top)
     from smlaunch.costmodel.explain import explain
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smlaunch.catalog import SPOT_PRICE_FRACTION, Gpu, Instance
+from smlaunch.catalog import Gpu, Instance
 from smlaunch.costmodel.memory import (
     Knobs,
     checkpoint_group,
@@ -56,6 +56,11 @@ DP_EXPOSED = 0.5
 """Share of data-parallel gradient communication not hidden behind backward (DDP bucketed overlap)."""
 SHARDED_OPTIMIZER_COMM = 1.05
 """Reduce-scatter + all-gather moves the all-reduce volume; SMP's sharded path adds ~5% (assumption)."""
+SMP_MEMORY_MODE_EXTRA_ALLREDUCES = 1.0
+"""ASSUMPTION (no SMP run of ours measures it). SMP's ``optimize: memory`` keeps each layer's activations
+distributed over the tp ranks (smp-v1.md §3: ``speed`` "means less communication but duplicated activations"), so
+every layer all-gathers its input before attention and reduce-scatters its output after, forward and backward:
+counted as one more b·s·h all-reduce volume per layer per microbatch than ``speed``'s 4 (6 with recompute)."""
 PCIE_GBPS = 16.0
 """Host-device bandwidth per GPU for offloaded activations (PCIe gen4 x16 shared by two GPUs on p4d), GB/s."""
 OFFLOAD_EXPOSED = 0.3
@@ -77,16 +82,6 @@ NATIVE_LOSS_BYTES_PER_LOGIT = {False: 46.0, True: 8.0}
 """HBM bytes per logit element of the loss, forward + backward. Eager (counted): upcast (2+4), log-softmax
 (4+4+4), nll gradient fill (4), log-softmax backward (4+4+4), downcast (4+2), lm_head's read of the gradient (2).
 Compiled head + loss (counted, fused): read the 16-bit logits twice and write their 16-bit gradient, + reductions."""
-HBM_TBPS: dict[str, float] = {
-    # Device-memory bandwidth, TB/s (NVIDIA datasheets): the optimizer step is bandwidth-bound.
-    "A100-SXM4-40GB": 1.555,
-    "A100-SXM4-80GB": 2.039,
-    "H100-SXM5-80GB": 3.35,
-    "H200-SXM-141GB": 4.8,
-    "V100-SXM2-16GB": 0.9,
-}
-DEFAULT_HBM_TBPS = 0.6
-"""T4 (0.32), A10G (0.6) and anything else."""
 OPTIMIZER_BYTES_PER_PARAM = {
     # HBM bytes per parameter of clip + AdamW (counted from the kernels' reads and writes, fp32 everywhere).
     # clip_grads_: _foreach_norm reads g (4), _foreach_mul_ reads and writes g (8).
@@ -119,13 +114,12 @@ all-gather copy-in/copy-out and reduce-scatter bookkeeping, run on the host (the
 separate data-parallel term). 1-D: the two tp = 1 FSDP runs (774M dp2, 2.7B dp2) give 0.79 and 0.83 ms per
 layer over the rest of the model. 2-D: the three current-code tp2 x dp2 runs (774M; 2.7B twice) give 4.5-5.3 ms
 per layer: every hook and redistribution handles DTensors on the 2-D mesh."""
-H200_141GB = Gpu("H200-SXM-141GB", 139.8, 989.0, True, 450.0)
-"""Estimator-side H200 (not in the catalog): 143771 MiB reported, dense bf16 989 TFLOP/s (pytorch-parallel.md §10)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
-    """Step time and its parts (seconds), tokens/s, MFU and cost."""
+    """Step time and its parts (seconds), tokens/s, MFU and the steps' time (whole-job time and cost:
+    :class:`smlaunch.costmodel.Estimate`)."""
 
     step_time_s: float
     compute_s: float
@@ -139,8 +133,6 @@ class Throughput:
     mfu: float
     efficiency: float
     time_s: float
-    cost_usd: float
-    spot_cost_usd: float
 
 
 def flops_per_token(k: Knobs) -> float:
@@ -228,7 +220,7 @@ def native_optimizer_time(k: Knobs, gpu: Gpu) -> float:
     per = OPTIMIZER_BYTES_PER_PARAM.get(k.optimizer, OPTIMIZER_BYTES_PER_PARAM["fused"])
     if k.rdp > 1 and not fsdp:
         per += DDP_FLAT_BYTES_PER_PARAM
-    return n * per / (HBM_TBPS.get(gpu.name, DEFAULT_HBM_TBPS) * 1e12)
+    return n * per / (gpu.hbm_tbps * 1e12)
 
 
 def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float:
@@ -241,7 +233,7 @@ def native_elementwise_time(k: Knobs, gpu: Gpu, tokens_per_rank: float) -> float
     logit_share = 1 / k.pp  # the loss runs on the last stage only: spread over the pipeline for the average
     per_token_logits = native_logits_elements(k) / (k.group_batch * k.seq_length)
     loss_bytes = NATIVE_LOSS_BYTES_PER_LOGIT[plain] * per_token_logits * logit_share
-    return tokens_per_rank * (layer_bytes + loss_bytes) / (HBM_TBPS.get(gpu.name, DEFAULT_HBM_TBPS) * 1e12)
+    return tokens_per_rank * (layer_bytes + loss_bytes) / (gpu.hbm_tbps * 1e12)
 
 
 def native_host_time(k: Knobs) -> float:
@@ -290,6 +282,8 @@ def comm_times(k: Knobs, instance: Instance) -> tuple[float, float, float]:
         layer_bytes = native_tp_comm_bytes_sbh(k) * s * b * h
         tp = k.stage_layers * k.microbatches * ring_time(layer_bytes, k.tp, tp_link)
     else:
+        if k.optimize == "memory":  # SMP distributes activations: more tensor-parallel traffic than "speed"
+            per_layer += SMP_MEMORY_MODE_EXTRA_ALLREDUCES
         tp = k.stage_layers * k.microbatches * per_layer * ring_time(act_bytes, k.tp, tp_link)
     # data parallel: the gradients of one rank, 16-bit, over rdp replicas (placement "cluster": tp, then pp inner)
     grad_bytes = 4 if k.runtime == "native" else 2  # native all-reduces the fp32 gradients
@@ -347,7 +341,6 @@ def estimate_throughput(
     step = (compute + tp + pp + off + host) / (1 - bubble) + dp + opt
     tokens_per_s = run.tokens_per_step / step
     time_s = step * run.max_steps
-    cost = time_s / 3600 * run.num_nodes * run.instance.price_per_hour
     mfu = fpt * tokens_per_s / run.world / (run.instance.gpu.peak_tflops_16bit * 1e12)
     return Throughput(
         step_time_s=step,
@@ -362,6 +355,4 @@ def estimate_throughput(
         mfu=mfu,
         efficiency=eff,
         time_s=time_s,
-        cost_usd=cost,
-        spot_cost_usd=cost * SPOT_PRICE_FRACTION,
     )

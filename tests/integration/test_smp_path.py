@@ -116,6 +116,7 @@ RUN20 = {
     "checkpoint_every_steps": 10,
     "delayed_parameter_initialization": 1,
     "optimize": "speed",
+    "final_save": 1,
 }
 
 
@@ -182,6 +183,8 @@ def test_dp_sharding_without_prescaled_batch(tmp_path):
     assert run.proc.returncode == 0, run.proc.stderr
     assert "dp_rank" in run.names and "rdp_rank" not in run.names
     assert "set_activation_checkpointing" not in run.names  # activation_checkpointing defaults to 0
+    saves = [c["args"][1] for c in run.calls if c["name"] == "save_checkpoint"]
+    assert saves == ["step_00000001"]  # the last partial checkpoint; the full model only with final_save
 
 
 def test_log_lines_metrics_and_loss_decrease(run20):

@@ -196,9 +196,17 @@ def test_cost_arithmetic():
     inst = INSTANCES["ml.p4d.24xlarge"]
     t = estimate_throughput(TINY, Run(inst, 2, 16, 32 * 16, 3600))
     assert t.time_s == pytest.approx(t.step_time_s * 3600)
-    assert t.cost_usd == pytest.approx(t.step_time_s * 3600 / 3600 * 2 * 37.688)
-    assert t.spot_cost_usd == pytest.approx(t.cost_usd * SPOT_PRICE_FRACTION)
     assert t.tokens_per_s == pytest.approx(32 * 16 / t.step_time_s)
+    est = estimate(load_spec(spec_dict(cluster__instance_count=2)))
+    hours = (est.time_s - est.job.terms["provisioning"]) / 3600
+    assert est.cost_usd == pytest.approx(hours * 2 * 37.688)
+    assert est.spot_cost_usd == pytest.approx(est.cost_usd * SPOT_PRICE_FRACTION)
+
+
+def test_an_unknown_price_stays_unknown():
+    est = estimate(load_spec(spec_dict(cluster__instance_type="ml.p5e.48xlarge")))
+    assert est.instance.price is None and est.cost_usd is None and est.to_dict()["cost_usd"] is None
+    assert INSTANCES["ml.p4d.24xlarge"].price.source.startswith("aws.amazon.com/sagemaker/pricing")
 
 
 def test_estimate_json_contract():

@@ -61,3 +61,10 @@ def test_audit_cases_that_oom_are_not_called_fitting():
     assert estimate(_30b()).fits
     assert not estimate(_30b("training.batch_size=64")).fits
     assert not estimate(_30b("smp.optimize=speed")).fits
+
+
+def test_optimize_speed_trades_memory_for_time():
+    memory, speed = estimate(_30b("smp.optimize=memory")), estimate(_30b("smp.optimize=speed"))
+    assert speed.throughput.tp_comm_s < memory.throughput.tp_comm_s
+    assert speed.throughput.tokens_per_s > memory.throughput.tokens_per_s
+    assert speed.memory.total_gib > memory.memory.total_gib

@@ -113,3 +113,33 @@ def test_prepare_estimates_the_spec_once(monkeypatch):
     prepared = jobs.prepare(spec)
     assert len(calls) == 1 and prepared.estimate.knobs == calls[0]
     assert prepared.report.summary and prepared.report.valid
+
+
+def _60b(*overrides):
+    import yaml
+
+    from smlaunch.spec.load import load_spec
+    from smlaunch.templates import starter
+
+    return load_spec(yaml.safe_load(starter("gpt2-60b")), list(overrides))
+
+
+def test_building_the_whole_model_on_every_process_must_fit_the_host():
+    from smlaunch import validation
+
+    no_dpi = "smp.delayed_parameter_initialization=false"
+    p4d = [f for f in validation.validate(_60b(no_dpi)).findings if f.rule == "HOST001"]
+    assert p4d == []  # 8 x 111.8 GiB = 894 GiB of 1,152: 78%
+    (tight,) = [f for f in validation.validate(_60b(no_dpi, "model.num_layers=80")).findings if f.rule == "HOST001"]
+    assert tight.severity == "warning" and "of the 1,152 GiB of ml.p4d.24xlarge" in tight.message
+    (over,) = [
+        f
+        for f in validation.validate(_60b(no_dpi, "cluster.instance_type=ml.p3dn.24xlarge")).findings
+        if f.rule == "HOST001"
+    ]
+    assert over.severity == "error" and "8 x 111.8 GiB = 894 GiB of the 768 GiB" in over.message
+    assert over.fix.startswith("set smp.delayed_parameter_initialization: true")
+    fixed = validation.validate(
+        _60b("cluster.instance_type=ml.p3dn.24xlarge", "smp.delayed_parameter_initialization=true")
+    )
+    assert not [f for f in fixed.findings if f.rule == "HOST001"]
