@@ -45,6 +45,7 @@ import traceback
 
 import runtime
 import torch
+from checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
 
 # fmt: off
 CONTRACT_INTS = {  # docs/entrypoint-contract.md; defaults = GPT-2 124M
@@ -128,64 +129,6 @@ def init_distributed() -> tuple[torch.device, int]:
     return device, dist.get_rank()
 
 
-# ---- checkpoints ----------------------------------------------------------------------------------------------
-MARKER = "COMPLETE"
-
-
-def _state_dict_options():
-    """Flattened optimizer state (per-FQN keys, as torchtitan does): pipeline stages own different parameters,
-    so nested param_groups from different stages must not be merged on save."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-    return StateDictOptions(flatten_optimizer_state_dict=True)
-
-
-def latest_checkpoint(checkpoint_dir: str) -> tuple[int, str] | None:
-    found = []
-    for name in os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []:
-        path = os.path.join(checkpoint_dir, name)
-        if name.startswith("step_") and name[5:].isdigit() and os.path.exists(os.path.join(path, MARKER)):
-            found.append((int(name[5:]), path))
-    return max(found) if found else None
-
-
-def save_checkpoint(pm, optimizer, step: int, checkpoint_dir: str) -> str:
-    import torch.distributed as dist
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict
-
-    path = os.path.join(checkpoint_dir, f"step_{step}")
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=_state_dict_options())
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
-    dist.barrier()
-    if dist.get_rank() == 0:  # the marker goes last: a checkpoint without it is ignored on resume
-        with open(os.path.join(path, MARKER), "w") as f:
-            json.dump({"step": step, "loss_scale": pm.loss_scale}, f)
-    dist.barrier()
-    return path
-
-
-def load_checkpoint(pm, optimizer, path: str) -> int:
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-
-    model_sd, optim_sd = get_state_dict(pm.stage, optimizer, options=_state_dict_options())
-    state = {"model": model_sd, "optim": optim_sd}
-    dcp.load(state, checkpoint_id=path)
-    set_state_dict(
-        pm.stage,
-        optimizer,
-        model_state_dict=state["model"],
-        optim_state_dict=state["optim"],
-        options=_state_dict_options(),
-    )
-    with open(os.path.join(path, MARKER)) as f:
-        meta = json.load(f)
-    pm.loss_scale = meta["loss_scale"]
-    return meta["step"]
-
-
-# ---- native training ------------------------------------------------------------------------------------------
 def native_notes(args) -> list[str]:
     """SMP settings the native path cannot honour; printed (not fatal), so nothing is silently ignored."""
     notes = []
@@ -203,8 +146,7 @@ def native_notes(args) -> list[str]:
 def train_native(args) -> None:
     import torch.distributed as dist
     from data import TokenSource
-    from model import GPT, GPTConfig
-    from parallelize import Layout, build_mesh, parallelize
+    from mesh import Layout, build_mesh
 
     device, rank = init_distributed()
     world = dist.get_world_size()
@@ -219,17 +161,7 @@ def train_native(args) -> None:
         seed=args.seed,
         synthetic=bool(args.synthetic),
     )  # before the model: a missing channel fails fast
-
-    config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
-    torch.manual_seed(args.seed)
-    with torch.device(device):
-        model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
-    flops_per_token = model.flops_per_token()
-    pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
-    del model  # blocks of other stages are freed
-    # fused on CPU too, so the CPU tests run the GPU's optimizer path
-    optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=True)
-
+    pm, optimizer, flops_per_token = build_native(args, layout=layout, mesh=mesh, device=device)
     start_step, checkpoint = 0, None
     found = latest_checkpoint(args.checkpoint_dir)
     if found:
@@ -240,9 +172,8 @@ def train_native(args) -> None:
 
     stop = {"signal": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
-    dp_rank = mesh["dp"].get_local_rank()
     tokens_per_step = layout.global_batch * args.seq_length
-    last_ranks = layout.dp * layout.tp  # ranks holding the loss (last stage)
+    peak = runtime.peak_flops(args, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -252,24 +183,8 @@ def train_native(args) -> None:
     while step < args.max_steps:
         profiler.maybe_start(step)
         t0 = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = runtime.lr_at(step, args)
-        # rows [dp_rank * group_batch, (dp_rank + 1) * group_batch) of the global batch at this step
-        x, y = source.batch(step, shard_index=dp_rank, num_shards=layout.dp, batch_size=layout.group_batch)
-        loss = pm.forward_backward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-        _norm, ok = pm.clip_grads_(args.grad_clip)
-        if ok:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        mean_loss, stopping = native_step(args, pm, optimizer, source, step, layout=layout, mesh=mesh, stop=stop)
         step += 1
-        stats = torch.stack(
-            [
-                loss if loss is not None else torch.zeros((), device=device),
-                torch.tensor(float(stop["signal"]), device=device),
-            ]
-        )
-        dist.all_reduce(stats)  # loss from the last stage (mean over dp, equal over tp); SIGTERM on any rank
-        mean_loss, stopping = stats[0].item() / last_ranks, stats[1].item() > 0
         dt = time.perf_counter() - t0
         losses.append(mean_loss)
         times.append(dt)
@@ -280,7 +195,7 @@ def train_native(args) -> None:
                 loss=mean_loss,
                 step_time_s=dt,
                 tokens_per_s=tps,
-                mfu=runtime.mfu(tps, flops_per_token, world, runtime.peak_flops(args, device)),
+                mfu=runtime.mfu(tps, flops_per_token, world, peak),
                 mem_gib=runtime.peak_mem_gib(device),
             )
         every = args.checkpoint_every_steps
@@ -308,6 +223,49 @@ def train_native(args) -> None:
         checkpoint=checkpoint,
     )
     shutdown()
+
+
+def build_native(args, *, layout, mesh, device):
+    """The parallel model of this rank's stage, its optimizer, and the whole model's FLOPs per token."""
+    from model import GPT, GPTConfig
+    from parallelize import parallelize
+
+    config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
+    torch.manual_seed(args.seed)
+    with torch.device(device):
+        model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
+    flops_per_token = model.flops_per_token()
+    pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
+    del model  # blocks of other stages are freed
+    # fused on CPU too, so the CPU tests run the GPU's optimizer path
+    optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=True)
+    return pm, optimizer, flops_per_token
+
+
+def native_step(args, pm, optimizer, source, step: int, *, layout, mesh, stop: dict) -> tuple[float, bool]:
+    """One optimizer step: (the mean loss over the data-parallel ranks, whether any rank got SIGTERM)."""
+    import torch.distributed as dist
+
+    device = pm.device
+    for group in optimizer.param_groups:
+        group["lr"] = runtime.lr_at(step, args)
+    # rows [dp_rank * group_batch, (dp_rank + 1) * group_batch) of the global batch at this step
+    dp_rank = mesh["dp"].get_local_rank()
+    x, y = source.batch(step, shard_index=dp_rank, num_shards=layout.dp, batch_size=layout.group_batch)
+    loss = pm.forward_backward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+    _norm, ok = pm.clip_grads_(args.grad_clip)
+    if ok:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    stats = torch.stack(
+        [
+            loss if loss is not None else torch.zeros((), device=device),
+            torch.tensor(float(stop["signal"]), device=device),
+        ]
+    )
+    dist.all_reduce(stats)  # loss from the last stage (mean over dp, equal over tp); SIGTERM on any rank
+    last_ranks = layout.dp * layout.tp  # ranks holding the loss (last stage)
+    return stats[0].item() / last_ranks, stats[1].item() > 0
 
 
 class Profiler:
@@ -352,15 +310,6 @@ def shutdown() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     dist.destroy_process_group()
-
-
-def save_model(pm, model_dir: str) -> None:
-    """The trained weights as a DCP directory <model_dir>/model (reshardable to any layout; torch.distributed
-    .checkpoint.format_utils.dcp_to_torch_save turns it into one torch.save file)."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
-    dcp.save({"model": get_model_state_dict(pm.stage)}, checkpoint_id=os.path.join(model_dir, "model"))
 
 
 def finish(args, *, layout, world, device, losses, times, start_step, tokens_per_step, flops_per_token, checkpoint):

@@ -48,7 +48,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from smlaunch.backends.recording import RecordingBackend
     from smlaunch.costmodel import Estimate
-    from smlaunch.costmodel.planner import PlanResult
+    from smlaunch.costmodel.plan_result import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
     from smlaunch.request import LaunchRequest

@@ -39,7 +39,7 @@ from smlaunch.spec.models import JobSpec
 if TYPE_CHECKING:  # pragma: no cover
     from smlaunch.backends import Backend
     from smlaunch.costmodel import Estimate
-    from smlaunch.costmodel.planner import PlanResult
+    from smlaunch.costmodel.plan_result import PlanResult
     from smlaunch.jobs import DryRun, JobHandle
     from smlaunch.local import LocalRun
 

@@ -178,7 +178,7 @@ def estimate_html(est: Any) -> str:
 
 
 def plan_html(result: Any) -> str:
-    """A :class:`~smlaunch.costmodel.planner.PlanResult`: the top configurations, fastest first, and why."""
+    """A :class:`~smlaunch.costmodel.plan_result.PlanResult`: the top configurations, fastest first, and why."""
     rows = []
     for rank, cells in enumerate(result.rows(), 1):
         style = ' style="background:#e8f5e9"' if rank == 1 else ""
@@ -326,7 +326,7 @@ def local_run_html(run: Any) -> str:
 FORMATTERS: dict[tuple[str, str], Callable[[Any], str]] = {
     ("smlaunch.spec.findings", "Report"): report_html,
     ("smlaunch.costmodel", "Estimate"): estimate_html,
-    ("smlaunch.costmodel.planner", "PlanResult"): plan_html,
+    ("smlaunch.costmodel.plan_result", "PlanResult"): plan_html,
     ("smlaunch.jobs", "JobHandle"): job_html,
     ("smlaunch.jobs", "JobStatus"): job_status_html,
     ("smlaunch.local_results", "LocalRun"): local_run_html,

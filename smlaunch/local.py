@@ -310,6 +310,7 @@ def launch(
             if on_line:
                 on_line(rank, text)
         returncode = proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
     return _collect(
         plan,
         returncode,

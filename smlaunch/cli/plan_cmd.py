@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from smlaunch.cli.common import complete_instance_types, complete_model, echo_json, format_option
@@ -31,7 +29,12 @@ from smlaunch.cli.common import complete_instance_types, complete_model, echo_js
     "--global-batch",
     type=click.IntRange(min=1),
     default=None,
-    help="Samples per optimizer step to reach exactly (default: the largest batch that fits).",
+    help="Samples per optimizer step every candidate trains (default: the reference table's, else 0.5M tokens).",
+)
+@click.option(
+    "--vary-batch",
+    is_flag=True,
+    help="Let the batch size vary (fastest per token wins) instead of training the same global batch everywhere.",
 )
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Configurations to show.")
 @click.option(
@@ -50,10 +53,20 @@ from smlaunch.cli.common import complete_instance_types, complete_model, echo_js
     help="Write the chosen configuration as a commented job.yaml.",
 )
 def command(
-    *, model, instance_type, instance_count, seq_length, global_batch, top, max_steps, output_format, output
+    *,
+    model,
+    instance_type,
+    instance_count,
+    seq_length,
+    global_batch,
+    vary_batch,
+    top,
+    max_steps,
+    output_format,
+    output,
 ) -> int:
-    """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload/batch combination, drop what breaks
-    a rule or does not fit, and rank the rest by estimated tokens/s (ties: less memory)."""
+    """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload combination at one global batch, drop
+    what breaks a rule or does not fit with 10% to spare, and rank the rest by whole-job time and cost."""
     from smlaunch import api
 
     result = api.plan(
@@ -62,6 +75,7 @@ def command(
         instance_count=instance_count,
         seq_length=seq_length,
         global_batch=global_batch,
+        vary_batch=vary_batch,
         top=top,
         max_steps=max_steps,
     )
@@ -97,17 +111,9 @@ def write_job_yaml(result, path: str) -> None:
 
 
 def render(result) -> None:
-    """The top K as a table, then the explanation paragraph."""
-    from rich.console import Console
-    from rich.table import Table
+    """The top K as an aligned table that fits 80 columns, then the explanation paragraph."""
+    import textwrap
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    table = Table(
-        title=f"{result.considered:,} configurations considered, {len(result.feasible):,} fit", title_justify="left"
-    )
-    for name in result.COLUMNS:
-        table.add_column(name, justify="left" if name == "checkpointing" else "right")
-    for cells in result.rows():
-        table.add_row(*cells)
-    console.print(table)
-    console.print(result.explanation)
+    click.echo(f"{result.considered:,} configurations considered, {len(result.feasible):,} fit")
+    click.echo(result.table_text())
+    click.echo(textwrap.fill(result.explanation, 80))

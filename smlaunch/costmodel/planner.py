@@ -11,12 +11,13 @@ tokens/s, then less memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from smlaunch.catalog import Instance
 from smlaunch.costmodel import HEADROOM, Estimate, find_instance, job_time_of, usable_gib
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
+from smlaunch.costmodel.plan_result import Option, PlanCandidate, PlanResult
 from smlaunch.costmodel.throughput import Run, estimate_throughput
 from smlaunch.errors import PlanError
 from smlaunch.layout import Layout, batch_readers, layout_of
@@ -28,110 +29,6 @@ MAX_MICROBATCHES = 32
 DEFAULT_MAX_STEPS = 1000
 LAYOUT_SECTIONS = ("model", "cluster", "smp", "training")
 """Warnings on these sections disqualify a candidate (plan proposes clean layouts); others (data) do not."""
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One feasible configuration found by the search (cheap: estimates are built for the top K only)."""
-
-    estimate: Estimate
-    batch_size: int
-
-    @property
-    def knobs(self) -> Knobs:
-        return self.estimate.knobs
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.estimate.throughput.tokens_per_s
-
-    @property
-    def memory_gib(self) -> float:
-        return self.estimate.memory.total_gib
-
-    def spec_values(self) -> dict[str, Any]:
-        """The knobs as (section, key) values, for matching and for building a spec."""
-        k = self.knobs
-        return {
-            "tp": k.tp,
-            "pp": k.pp,
-            "microbatches": k.microbatches,
-            "active_microbatches": k.active_microbatches,
-            "shard_optimizer_state": k.shard_optimizer_state,
-            "prescaled_batch": k.prescaled_batch,
-            "activation_checkpointing": k.checkpointing,
-            "offload_activations": k.offload_activations,
-            "batch_size": self.batch_size,
-        }
-
-
-@dataclass(frozen=True)
-class PlanCandidate:
-    """A top-K configuration: its spec (plain dict) and its full estimate."""
-
-    spec: dict[str, Any]
-    estimate: Estimate
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """The ranked top K, every feasible option, how many were considered, and why the first one."""
-
-    candidates: list[PlanCandidate]
-    feasible: list[Option] = field(repr=False)
-    considered: int
-    explanation: str
-
-    COLUMNS = ("#", "tp", "pp", "mb", "act", "batch", "pre", "shard", "ckpt", "off", "GiB", "tok/s", "time", "cost $")
-    """Headers of :meth:`rows`, shared by ``smlaunch plan`` and the notebook view: microbatches, active
-    microbatches, batch_size, prescaled_batch, shard_optimizer_state, activation checkpointing, offloading, GiB per
-    GPU, tokens/s, whole-job time, on-demand cost."""
-
-    @property
-    def best(self) -> PlanCandidate:
-        return self.candidates[0]
-
-    def rows(self) -> list[list[str]]:
-        """The ranked table as text cells, one row per candidate (columns: :attr:`COLUMNS`)."""
-        from smlaunch.progress import format_duration
-
-        yes = {True: "yes", False: "-"}
-        table = []
-        for rank, c in enumerate(self.candidates, 1):
-            k, e = c.estimate.knobs, c.estimate
-            table.append([
-                str(rank), str(k.tp), str(k.pp), str(k.microbatches),
-                str(k.active_microbatches) if k.pp > 1 else "-", str(c.spec["training"]["batch_size"]),
-                yes[bool(k.prescaled_batch)], yes[bool(k.shard_optimizer_state)], k.checkpointing,
-                yes[bool(k.offload_activations)], f"{e.memory.total_gib:.1f}",
-                f"{e.throughput.tokens_per_s:,.0f}", format_duration(e.time_s),
-                "?" if e.cost_usd is None else f"{e.cost_usd:,.0f}",
-            ])  # fmt: skip
-        return table
-
-    def table_text(self) -> str:
-        """The ranked table as aligned plain text (fits an 80-column terminal for any cluster)."""
-        cells = [list(self.COLUMNS), *self.rows()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
-        left = {self.COLUMNS.index("ckpt")}
-        return "\n".join(
-            " ".join(
-                c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-            for row in cells
-        )
-
-    def to_dict(self) -> dict:
-        rows = []
-        for rank, c in enumerate(self.candidates, 1):
-            rows.append({"rank": rank, "spec": c.spec, **{k: v for k, v in c.estimate.to_dict().items()}})
-        return {
-            "considered": self.considered,
-            "feasible": len(self.feasible),
-            "explanation": self.explanation,
-            "candidates": rows,
-        }
 
 
 def resolve_model(model: str | dict, seq_length: int | None) -> dict[str, Any]:
@@ -427,17 +324,16 @@ def _shortlist(options, *, section, instance, count, max_steps, top) -> list[Pla
 
 
 def _same_configuration(option: Option, data: dict) -> str:
-    """Options that are one configuration in effect share a key: the active microbatches SMP would really use,
-    and features the estimate shows do nothing here (offloading with nothing to offload, a checkpoint group as
-    costly as another). Enumeration puts the plainer spelling first, so it is the one kept."""
+    """Options that are one configuration in effect share a key: same degrees, microbatches, sharding and batch,
+    and the estimate shows the rest changes nothing (more microbatches in flight, offloading or a checkpoint group
+    that cost or save nothing here). Enumeration puts the plainer spelling first, so it is the one kept."""
     smp = data["smp"]
     e = option.estimate
     return repr(
         (
             smp["tensor_parallel_degree"], smp["pipeline_parallel_degree"], smp["microbatches"],
-            min(smp.get("active_microbatches", 1), smp["microbatches"]), smp["prescaled_batch"],
-            smp["shard_optimizer_state"], data["training"]["batch_size"],
-            round(e.memory.total_gib, 2), round(e.throughput.tokens_per_s), round(e.memory.host_offloaded_gib, 2),
+            smp["prescaled_batch"], smp["shard_optimizer_state"], data["training"]["batch_size"],
+            round(e.memory.total_gib, 2), round(e.throughput.tokens_per_s),
         )
     )  # fmt: skip
 

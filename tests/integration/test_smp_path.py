@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,17 +48,21 @@ class Run:
     def __init__(self, tmp, proc):
         self.tmp, self.proc = tmp, proc
         calls_file = os.path.join(tmp, "calls.jsonl")
-        self.calls = [json.loads(line) for line in open(calls_file)] if os.path.exists(calls_file) else []
+        self.calls = (
+            [json.loads(line) for line in Path(calls_file).read_text().splitlines()]
+            if os.path.exists(calls_file)
+            else []
+        )
         self.names = [c["name"] for c in self.calls]
         self.steps = [LOG_LINE.match(line) for line in proc.stdout.splitlines() if line.startswith("step=")]
         metrics = os.path.join(tmp, "out", "metrics.json")
-        self.metrics = json.load(open(metrics)) if os.path.exists(metrics) else None
+        self.metrics = json.loads(Path(metrics).read_text()) if os.path.exists(metrics) else None
 
     def first(self, name: str) -> dict:
         return next(c for c in self.calls if c["name"] == name)
 
     def failure(self) -> str:
-        return open(os.path.join(self.tmp, "base", "output", "failure")).read()
+        return Path(self.tmp, "base", "output", "failure").read_text()
 
 
 def command(tmp, **hp) -> list[str]:
@@ -205,7 +210,7 @@ def test_log_lines_metrics_and_loss_decrease(run20):
 def test_checkpoints_and_model_are_saved(run20):
     ck = os.path.join(run20.tmp, "ck")
     assert sorted(os.listdir(ck)) == ["newest", "step_00000010_partial", "step_00000020_partial"]
-    assert open(os.path.join(ck, "newest")).read() == "step_00000020"
+    assert Path(ck, "newest").read_text() == "step_00000020"
     saves = [c for c in run20.calls if c["name"] == "save_checkpoint"]
     assert [(c["args"][1], c["kwargs"]["partial"], c["kwargs"]["user_content"]) for c in saves] == [
         ("step_00000010", True, {"step": 10}),
@@ -287,7 +292,7 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "SIGTERM: checkpoint" in out
-    newest = open(os.path.join(tmp, "ck", "newest")).read()
+    newest = Path(tmp, "ck", "newest").read_text()
     assert int(newest.split("_")[1]) >= 3
     assert not os.path.exists(os.path.join(tmp, "base", "output", "failure"))
 

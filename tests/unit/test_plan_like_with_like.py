@@ -72,3 +72,12 @@ def test_a_written_plan_validates_without_warnings(tmp_path):
     assert result.exit_code == 0, result.output
     report = api.validate(str(out))
     assert report.valid and report.warnings == [], [(f.rule, f.message) for f in report.findings]
+
+
+def test_the_cli_table_fits_80_columns_and_takes_vary_batch():
+    runner = CliRunner()
+    args = ["plan", "--model", "gpt2-xl", "--instance-type", "ml.p4d.24xlarge", "--instance-count", "1"]
+    for extra in ([], ["--vary-batch"]):
+        result = runner.invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        assert max(map(len, result.output.splitlines())) <= 80

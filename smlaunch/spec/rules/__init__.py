@@ -25,6 +25,7 @@ from smlaunch.spec.rules.registry import RULES, Rule, hit, rule, rule_ids
 # isort: off
 from smlaunch.spec.rules import cluster  # noqa: F401
 from smlaunch.spec.rules import parallel  # noqa: F401
+from smlaunch.spec.rules import sharding  # noqa: F401
 from smlaunch.spec.rules import model  # noqa: F401
 from smlaunch.spec.rules import job  # noqa: F401
 # isort: on

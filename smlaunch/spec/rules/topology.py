@@ -41,3 +41,10 @@ def dp_formula(lay: Layout) -> str:
 def rdp_formula(lay: Layout) -> str:
     """``rdp(16) = world(128) / (pp(1) x tp(8))``: model replicas, SMP's rdp_size() (smp-v1.md §6)."""
     return f"rdp({lay.rdp}) = world({lay.world}) / (pp({lay.pp}) x tp({lay.tp}))"
+
+
+def count_for_rdp(lay: Layout, rdp: int) -> int:
+    """Instances for ``rdp`` model replicas of this tp x pp (at least one more than now)."""
+    from smlaunch.spec.rules.arith import smallest_count_for
+
+    return smallest_count_for(rdp * lay.tp * lay.pp, lay.gpus_per_node, lay.num_nodes + 1)
