@@ -70,15 +70,20 @@ def model_dtype(args) -> torch.dtype:
     return torch.bfloat16 if args.bf16 else torch.get_default_dtype()
 
 
-def build_model(args) -> GPT:
-    """Create the GPT inside smp.model_creation (TP when tp > 1, delayed init per the config)."""
-    config = GPTConfig(
+def model_config(args) -> GPTConfig:
+    """The model's shape from the hyperparameters."""
+    return GPTConfig(
         num_layers=args.num_layers,
         hidden_width=args.hidden_width,
         num_heads=args.num_heads,
         seq_length=args.seq_length,
         vocab_size=args.vocab_size,
     )
+
+
+def build_model(args) -> GPT:
+    """Create the GPT inside smp.model_creation (TP when tp > 1, delayed init per the config)."""
+    config = model_config(args)
     torch.manual_seed(args.seed)
     if smp.tp_size() > 1:
         register_block_for_tp()
@@ -90,13 +95,7 @@ def full_model_flops_per_token(args) -> float:
     """Training FLOPs per token of the whole model, from its shape. SMP replaces each distributed block with its
     tensor-parallel shard, so counting the wrapped module's parameters would read tp times too low (AWS's example
     counts ``p.ds_shape``, the full shape, for the same reason)."""
-    config = GPTConfig(
-        num_layers=args.num_layers,
-        hidden_width=args.hidden_width,
-        num_heads=args.num_heads,
-        seq_length=args.seq_length,
-        vocab_size=args.vocab_size,
-    )
+    config = model_config(args)
     return GPT.flops_per_token_of(config, config.padded_vocab_size(smp.tp_size()))
 
 

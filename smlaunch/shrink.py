@@ -15,7 +15,7 @@ With ``shrink="auto"`` a model larger than the local budget (:data:`CPU_BUDGET_P
     layers = pp x max(1, 2 // pp)                  layers >= pp, layers % pp == 0
     seq    = min(seq, 64), a multiple of tp        sequence parallelism splits it over tp
     vocab  = round_up(256, 128 x tp)               already padded (the model pads to 128 x tp); synthetic data only
-    batch  = smallest b with group_batch(b) % microbatches == 0
+    batch  = microbatches (the smallest batch_size % microbatches == 0, rule SMP008)
     max_steps = 5 (``--steps`` overrides)
 
 e.g. GPT-2 60B (74 x 8192, 64 heads, tp 8 x pp 2): 2 layers x 128 hidden, 8 heads, seq 64, batch 4, 5 steps.
@@ -24,7 +24,6 @@ fp16/bf16 are turned off on CPU in every mode (no half-precision autocast for th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,11 +90,9 @@ def shrunk_model(spec: JobSpec) -> dict[str, int]:
 
 def smallest_batch(spec: JobSpec) -> int:
     """Smallest batch_size whose group batch splits into the spec's microbatches."""
-    lay = resolve(spec)
-    mb = lay.microbatches
-    # a tp group's microbatch holds batch / mb (prescaled) or tp x batch / mb samples (layout.batch_readers)
-    batch = mb if lay.prescaled_batch else mb // math.gcd(mb, lay.tp)
-    return min(spec.training.batch_size, batch)
+    # the rulebook (SMP008) wants batch_size % microbatches == 0 whether or not the batch is prescaled; the entry
+    # point alone would accept tp x batch % microbatches == 0, but the shrunk spec must validate too
+    return min(spec.training.batch_size, resolve(spec).microbatches)
 
 
 def adapt(
@@ -143,7 +140,7 @@ def adapt(
                     "training.batch_size",
                     spec.training.batch_size,
                     batch,
-                    f"smallest batch with group batch % microbatches({spec.smp.microbatches}) == 0",
+                    f"smallest batch with batch_size % microbatches({spec.smp.microbatches}) == 0",
                 )
             )
         steps = steps or min(spec.training.max_steps, SHRUNK_STEPS)

@@ -50,3 +50,28 @@ def test_force_runs_anyway_and_says_what_it_overrides(tmp_path):
 def test_a_valid_spec_plans_with_its_report():
     plan = local.plan_local(load_spec(TINY), num_gpus=0)
     assert plan.report is not None and plan.report.valid and plan.forced == ()
+
+
+def test_the_shrink_keeps_a_valid_layout_without_prescaled_batch():
+    import itertools
+
+    from smlaunch.spec.rules import check
+    from smlaunch.validation import validate
+
+    checked = 0
+    for tp, pp, mb in itertools.product((1, 2, 4), (1, 2), (1, 2, 4, 8)):
+        data = copy.deepcopy(TINY)
+        data["model"] = {"preset": "gpt2-medium"}  # large enough to be shrunk
+        data["cluster"] = {"instance_type": "ml.p4d.24xlarge", "instance_count": 1}
+        data["smp"].update(
+            tensor_parallel_degree=tp, pipeline_parallel_degree=pp, microbatches=mb, prescaled_batch=False
+        )
+        data["smp"].pop("active_microbatches", None)
+        data["training"]["batch_size"] = 8 * mb
+        spec = load_spec(data)
+        if not validate(spec).valid:
+            continue
+        plan = local.plan_local(spec, num_gpus=0)
+        assert [f.rule for f in check(plan.spec).errors if f.rule.startswith(("SMP", "MOD"))] == [], (tp, pp, mb)
+        checked += 1
+    assert checked >= 10
