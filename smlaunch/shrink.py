@@ -24,6 +24,7 @@ fp16/bf16 are turned off on CPU in every mode (no half-precision autocast for th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -120,6 +121,7 @@ def adapt(
             if getattr(spec.smp, flag):
                 smp[flag] = False
                 changes.append(Change(f"smp.{flag}", True, False, "CPU runs in fp32"))
+    _fit_sharded_data_parallel(spec, nproc, smp, changes)
     if shrink == "auto" and needs_shrinking(spec, device=device):
         model = shrunk_model(spec)
         budget = CPU_BUDGET_PARAMS if device == "cpu" else GPU_BUDGET_PARAMS
@@ -152,6 +154,21 @@ def adapt(
             training["warmup_steps"] = warmup
             changes.append(Change("training.warmup_steps", spec.training.warmup_steps, warmup, "max_steps // 5"))
     return _copy(spec, cluster=cluster, smp=smp, training=training, model=model), changes
+
+
+def _fit_sharded_data_parallel(spec: JobSpec, nproc: int, smp: dict[str, Any], changes: list[Change]) -> None:
+    """Sharded data parallelism must divide the local dp (SMP020); without it bf16 is refused (SMP019)."""
+    sdp = spec.smp.sharded_data_parallel_degree
+    if sdp == 1:
+        return
+    local_dp = max(nproc // spec.smp.pipeline_parallel_degree, 1)
+    fitted = math.gcd(sdp, local_dp)
+    if fitted != sdp:
+        smp["sharded_data_parallel_degree"] = fitted
+        changes.append(Change("smp.sharded_data_parallel_degree", sdp, fitted, f"must divide the local dp({local_dp})"))
+    if fitted == 1 and spec.smp.bf16 and smp.get("bf16", True):
+        smp["bf16"] = False
+        changes.append(Change("smp.bf16", True, False, "bf16 needs sharded data parallelism (SMP019)"))
 
 
 def _copy(spec: JobSpec, **sections: dict[str, Any]) -> JobSpec:

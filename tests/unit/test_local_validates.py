@@ -75,3 +75,17 @@ def test_the_shrink_keeps_a_valid_layout_without_prescaled_batch():
         assert [f.rule for f in check(plan.spec).errors if f.rule.startswith(("SMP", "MOD"))] == [], (tp, pp, mb)
         checked += 1
     assert checked >= 10
+
+
+def test_sharded_data_parallelism_is_fitted_to_the_local_data_parallel_size():
+    from smlaunch.spec.rules import check
+
+    data = copy.deepcopy(TINY)
+    data["cluster"] = {"instance_type": "ml.p4d.24xlarge", "instance_count": 4}
+    data["smp"] = {"sharded_data_parallel_degree": 32, "ddp": True, "bf16": True}
+    data["training"]["batch_size"] = 4
+    spec = load_spec(data)
+    plan = local.plan_local(spec, num_gpus=0, force=True)  # force: the tiny model on 32 A100s may warn or fail rules
+    fields = {c.field: c.after for c in plan.changes}
+    assert fields["smp.sharded_data_parallel_degree"] == 1 and fields["smp.bf16"] is False
+    assert [f.rule for f in check(plan.spec).errors if f.rule.startswith("SMP")] == []
