@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -259,17 +260,59 @@ def test_memory_findings_names_checked_fixes_and_line(tmp_path):
     assert est <= 40.0
 
 
-def test_memory_findings_fixes_are_really_fits():
-    spec = load_spec(
-        spec_dict(
-            smp__tensor_parallel_degree=1,
-            smp__pipeline_parallel_degree=1,
-            smp__microbatches=1,
-            smp__active_microbatches=None,
-        )
-    )
+FIX_TEXT = re.compile(r"(?:set|lower|raise) (\w+)\.(\w+)(?:: | to )(\S+) \(est\. ([\d.]+) GiB\)")
+
+
+def _parse_value(text: str):
+    return {"true": True, "false": False}.get(text, int(text) if text.isdigit() else text)
+
+
+@pytest.mark.parametrize(
+    ("tp", "at_least"),
+    [
+        (4, 2),  # ~44.7 GiB on a 40 GiB A100: optimize memory, tp 8 and a smaller batch each fit
+        (2, 1),  # ~74.9 GiB: only tp 8 fits; optimize memory, tp 4, fewer active microbatches do not
+    ],
+)
+def test_memory_findings_fixes_are_really_fits(tp, at_least):
+    changes = {"smp__tensor_parallel_degree": tp, "smp__optimize": "speed"}
+    spec = load_spec(spec_dict(**changes))
+    assert not estimate(spec).fits
     (finding,) = memory_findings(spec)
-    assert "no single change fits" in finding.fix or "(est." in finding.fix
+    assert (finding.rule, finding.severity) == ("MEM001", "error")
+    proposed = FIX_TEXT.findall(finding.fix)
+    assert len(proposed) >= at_least and finding.fix == " or ".join(m.group(0) for m in FIX_TEXT.finditer(finding.fix))
+    assert finding.field == f"{proposed[0][0]}.{proposed[0][1]}"  # the field of the first (fastest) fix
+    for section, key, value, est_gib in proposed:
+        fixed = spec_dict(**changes)
+        assert fixed[section].get(key) != _parse_value(value), f"{section}.{key}: not a change"
+        fixed[section][key] = _parse_value(value)
+        after = estimate(load_spec(fixed))  # the public cost model on the edited spec, not the fixer's own copy
+        assert after.fits, f"{section}.{key}={value}: {after.memory.total_gib:.1f} GiB"
+        assert after.memory.total_gib == pytest.approx(float(est_gib), abs=0.05)
+        assert memory_findings(load_spec(fixed)) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # tp 1 x pp 1 x 1 microbatch puts ~300 GiB of the 60B model on each GPU
+        {
+            "smp__tensor_parallel_degree": 1,
+            "smp__pipeline_parallel_degree": 1,
+            "smp__microbatches": 1,
+            "smp__active_microbatches": None,
+        },
+        # ~104 GiB: sharding (49 GiB), checkpointing (77 GiB) and fewer active microbatches each help, none fits
+        {"smp__shard_optimizer_state": False, "training__activation_checkpointing": "none"},
+    ],
+)
+def test_memory_findings_without_a_single_fix_says_so(changes):
+    spec = load_spec(spec_dict(**changes))
+    assert estimate(spec).memory.total_gib > 2 * 40
+    (finding,) = memory_findings(spec)
+    assert finding.rule == "MEM001" and FIX_TEXT.findall(finding.fix) == []
+    assert finding.fix.startswith("no single change fits; run `smlaunch plan --model gpt2-60b")
 
 
 def test_memory_findings_quiet_when_it_fits_or_cannot_be_estimated():
