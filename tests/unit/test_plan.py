@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from smlaunch.cli import cli, main
-from smlaunch.costmodel import plan
+from smlaunch.costmodel import estimate, plan
 from smlaunch.errors import PlanError
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import check
@@ -41,15 +42,43 @@ def test_explanation_speaks_the_best_practices_terms(result_10b):
     assert "Fastest of" in text and "inside one ml.p4d.24xlarge" in text
 
 
-def test_plan_respects_best_practice_tp_inside_node(result_10b):
-    for option in result_10b.feasible:
-        k = option.knobs
-        assert k.tp in (1, 2, 4, 8) and k.tp * 1 <= 8 and 8 % k.pp == 0
+def _layouts(result):
+    return {(o.knobs.tp, o.knobs.pp) for o in result.feasible}
 
 
-def test_plan_without_global_batch_prefers_largest_fitting_batch():
+def test_plan_layouts_of_a_small_model_on_one_node_by_hand():
+    # 6 layers, 4 heads on 8 GPUs: tp divides the 4 heads -> 1, 2, 4 (not 8); pp divides both the 6 layers and
+    # the 8 GPUs of the node -> 1, 2 (not 3, 4, 6, 8); every tp x pp of those divides 8
+    model = {"num_layers": 6, "hidden_width": 256, "num_heads": 4, "seq_length": 128, "vocab_size": 1000}
+    result = plan({"model": model}, instance_type="ml.p4d.24xlarge", instance_count=1, top=3)
+    assert _layouts(result) == {(1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2)}
+
+
+def test_plan_keeps_tensor_parallelism_inside_a_node_by_hand():
+    # 4 layers, 16 heads on 2 x 8 GPUs: tp 16 would divide the heads and the world but spans two hosts (best
+    # practice: tp inside a node) -> tp 1, 2, 4, 8; pp 1, 2, 4 (<= 4 layers); tp 8 x pp 4 = 32 > 16 GPUs
+    model = {"num_layers": 4, "hidden_width": 256, "num_heads": 16, "seq_length": 128, "vocab_size": 1000}
+    result = plan({"model": model}, instance_type="ml.p4d.24xlarge", instance_count=2, top=3)
+    assert _layouts(result) == {(tp, pp) for tp in (1, 2, 4, 8) for pp in (1, 2, 4)} - {(8, 4)}
+
+
+def test_plan_without_global_batch_fills_the_memory_it_may_use():
+    """Throughput grows with the batch, so the fastest plan is the largest batch that fits under the headroom:
+    the same configuration one batch step larger no longer does."""
+    from smlaunch.costmodel.planner import BATCH_LADDER, PLAN_HEADROOM
+
     result = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=3)
-    assert result.best.estimate.fits and result.considered >= len(result.feasible)
+    limit = 40.0 * (1 - PLAN_HEADROOM)
+    for c in result.candidates:
+        assert c.estimate.memory.total_gib <= limit and check(load_spec(c.spec)).valid
+    tokens = [c.estimate.throughput.tokens_per_s for c in result.candidates]
+    assert tokens == sorted(tokens, reverse=True)
+    best = result.best.spec
+    batch, microbatches = best["training"]["batch_size"], best["smp"]["microbatches"]
+    larger = next(b for b in BATCH_LADDER if b > batch and b % microbatches == 0)
+    bigger = copy.deepcopy(best)
+    bigger["training"]["batch_size"] = larger
+    assert estimate(load_spec(bigger)).memory.total_gib > limit
 
 
 def test_plan_nothing_fits_raises_plan_error():
