@@ -1,7 +1,7 @@
 """Execute every notebook in notebooks/ top to bottom with nbclient and a real kernel, offline.
 
 A cell that raises fails the test with the cell's traceback. The committed notebooks carry no outputs (they are
-executed here, not stored executed), so they stay small and diff-able: that is checked too.
+executed here, not stored executed): tests/unit/test_notebook_files.py checks that without a kernel.
 """
 
 from __future__ import annotations
@@ -45,19 +45,6 @@ def kernel_name() -> str:
 
         install(user=True, kernel_name=name, display_name=f"Python ({sys.executable})")
     return name
-
-
-def test_there_are_notebooks():
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "planning.ipynb"}
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_committed_notebook_has_no_outputs(path):
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip the outputs"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
