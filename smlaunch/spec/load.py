@@ -50,7 +50,12 @@ def dotted(path: Iterable[str | int]) -> str:
     """``("smp", "microbatches")`` -> ``smp.microbatches``; list indices as ``[0]``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        # a key holding a newline or control characters stays on one line, visibly
+        name = str(part) if str(part).isprintable() else repr(str(part))
+        text += f".{name}" if text else name
     return text
 
 

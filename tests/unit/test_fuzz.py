@@ -1,4 +1,5 @@
-"""Property-based hunt for escapes: whatever the input, `smlaunch validate` ends with exit 0/1/2, no traceback.
+"""Property-based hunt for escapes: whatever the input, `smlaunch validate` answers with its JSON report and the
+exit code that report implies (0 valid, 1 a rule is broken, 2 the file cannot be read or typed), never a traceback.
 
 Three sources, 1,200+ examples a run: random bytes, random YAML documents, and the reference templates with
 random mutations (values replaced by other types, extreme numbers, deletions, unknown keys), each also through
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import re
 import tempfile
 
 import yaml
@@ -17,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smlaunch.cli import main
+from smlaunch.spec.rules import RULES
 from smlaunch.templates import STARTERS, starter
 
+VERDICTS = {*RULES, "MEM001", "MEM002", "RUN001", "HOST001"}  # the rulebook plus the cost model's verdicts
 TEMPLATES = {name: yaml.safe_load(starter(name)) for name in STARTERS}
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,19 +44,46 @@ values = st.recursive(
 
 
 def run_validate(text: str | bytes, overrides: list[str] = ()) -> int:
+    """Run ``validate --format json`` on ``text``; check the output says what the exit code says; return the code."""
     fd, path = tempfile.mkstemp(suffix=".yaml")
     with os.fdopen(fd, "wb") as handle:
         handle.write(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
     args = ["validate", "--format", "json", path]
     for item in overrides:
         args += ["--set", item]
+    out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(args)
     finally:
         os.unlink(path)
-    assert code in (0, 1, 2)
+    assert_report_matches_exit_code(code, out.getvalue(), err.getvalue(), path)
     return code
+
+
+def assert_report_matches_exit_code(code: int, out: str, err: str, path: str) -> None:
+    assert "Traceback" not in out + err and 'File "' not in out + err, out + err
+    assert err == ""  # --format json: everything is in the report
+    report = json.loads(out)  # one JSON document, whatever the input
+    assert report["file"] == path and set(report) >= {"valid", "errors", "warnings"}
+    errors = report["errors"]
+    if code == 2:  # unreadable or untyped: exactly one SPEC finding that names the file and the cause
+        assert report["valid"] is False and [e["rule"] for e in errors] == ["SPEC"], errors
+        message = errors[0]["message"]
+        first = message.split("\n")[0]
+        assert re.search(r"[a-z]{3}", first.removeprefix(path)), message  # a cause in words, not just the file
+        count = re.search(r": (\d+) problems? in the job spec$", first)
+        if count:  # a typing failure: one item per problem, each naming its field ("  - smp.microbatches: ...")
+            items = message.split("\n  - ")[1:]
+            assert len(items) == int(count.group(1)), message
+            assert all(re.fullmatch(r".+?( \(line \d+\))?: \S.*", item, re.DOTALL) for item in items), message
+    elif code == 1:  # the spec typed; a registered rule reports an error at a field, with a fix
+        assert report["valid"] is False and errors, report
+        for e in errors:
+            assert e["rule"] in VERDICTS and e["field"] and e["message"].strip() and e["fix"].strip(), e
+    else:
+        assert code == 0 and report["valid"] is True and errors == [], (code, report)
+        assert all(w["rule"] in VERDICTS for w in report["warnings"]), report["warnings"]
 
 
 @st.composite
@@ -101,16 +133,27 @@ overrides = st.lists(
 @FUZZ
 @given(st.binary(max_size=300))
 def test_random_bytes(data):
-    assert run_validate(data) == 2 or data.strip()
+    # no 300 random bytes make a complete spec (name, model, cluster and training are all required)
+    assert run_validate(data) == 2
 
 
 @FUZZ
 @given(values)
 def test_random_yaml_documents(doc):
-    run_validate(yaml.safe_dump(doc, allow_unicode=True))
+    # at most three keys at the top level: never the four required sections, so never typed
+    assert run_validate(yaml.safe_dump(doc, allow_unicode=True)) == 2
 
 
 @FUZZ
 @given(mutated_templates(), overrides)
 def test_mutated_templates(text, sets):
     run_validate(text, sets)
+
+
+def test_the_checks_see_every_exit_code():
+    """The report checks above are not vacuous: a valid template, a broken rule and an untyped file."""
+    template = TEMPLATES["gpt2-30b"] if "gpt2-30b" in TEMPLATES else next(iter(TEMPLATES.values()))
+    assert run_validate(yaml.safe_dump(template)) == 0
+    assert run_validate(yaml.safe_dump(template), ["smp.tensor_parallel_degree=3"]) == 1
+    assert run_validate(yaml.safe_dump(template), ["smp.microbatches=many"]) == 2
+    assert run_validate(b"\xff\xfe") == 2

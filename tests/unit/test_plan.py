@@ -67,7 +67,7 @@ def test_plan_without_global_batch_fills_the_memory_it_may_use():
     the same configuration one batch step larger no longer does."""
     from smlaunch.costmodel.planner import BATCH_LADDER, PLAN_HEADROOM
 
-    result = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=3)
+    result = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=3, vary_batch=True)
     limit = 40.0 * (1 - PLAN_HEADROOM)
     for c in result.candidates:
         assert c.estimate.memory.total_gib <= limit and check(load_spec(c.spec)).valid
