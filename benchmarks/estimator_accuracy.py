@@ -415,7 +415,7 @@ CONSTANTS = [  # (file, constant, value, provenance)
         "native_tp_comm_bytes_sbh",
         "per layer, B per s·b·h of all-reduce volume: current 8 (12 recomputed); old (no cast, q/k/v/c_fc "
         "separate) 20 (24); cast only 12 (16); SP (d_in + 2)·passes",
-        "counted from parallelize.py `_tp_plan` + model.py, per `tp_input_cast` / `tp_fused_input`",
+        "counted from stage.py `tp_plan` + model.py, per `tp_input_cast` / `tp_fused_input`",
     ),
     (T, "NATIVE_LOSS_BYTES_PER_LOGIT", "eager 46, compiled 8", "counted (HBM passes of the loss)"),
     (T, "HBM_TBPS", "H100 3.35, H200 4.8 TB/s", "NVIDIA datasheets"),

@@ -252,7 +252,7 @@ def native_host_time(k: Knobs) -> float:
 
 def native_tp_comm_bytes_sbh(k: Knobs) -> float:
     """Native TP traffic of one layer per microbatch, as bytes per s·b·h of all-reduce volume (an all-gather or a
-    reduce-scatter counts half an all-reduce), counted from entrypoints/parallelize.py ``_tp_plan``:
+    reduce-scatter counts half an all-reduce), counted from entrypoints/stage.py ``tp_plan``:
 
     * without sequence parallelism: forward, attn.c_proj and mlp.c_proj all-reduce their 16-bit outputs (2 x 2);
       backward, the column-parallel inputs' gradients are all-reduced, once per module with ``tp_fused_input``
