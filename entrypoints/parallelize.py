@@ -78,6 +78,7 @@ steps, /2 and skip the step on inf/nan), applied inside the loss so it also work
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import torch
 import torch.distributed as dist
@@ -166,7 +167,7 @@ class ParallelModel:
             def loss_fn(logits, target):
                 return lm_loss(logits, target) * (self.loss_scale / m)
 
-            self._schedules[n] = cls(stage, n, loss_fn=loss_fn, scale_grads=False)
+            self._schedules[n] = cls(stage, n, loss_fn=loss_fn, **_unscaled(cls))
         return self._schedules[n]
 
     def _boundary(self, *, first: bool, n: int, output: bool = False) -> tuple[torch.Tensor]:
@@ -291,6 +292,12 @@ class ParallelModel:
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
 
 
+def _unscaled(schedule_cls) -> dict:
+    """Keyword that keeps a schedule from dividing gradients by its microbatches: ``scale_grads=False`` on torch
+    >= 2.7; torch 2.6's schedules have no such argument and never scale."""
+    return {"scale_grads": False} if "scale_grads" in inspect.signature(schedule_cls).parameters else {}
+
+
 def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.device, compile: bool = False):
     """Cut `model` to this rank's pipeline stage, then TP -> activation checkpointing -> compile -> FSDP."""
     pp_rank = mesh["pp"].get_local_rank()
@@ -305,6 +312,7 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
                 block.matmul_input_dtype = torch.bfloat16 if layout.bf16 else torch.float16
         if stage.first and stage.last:
             stage.lm_head.weight = stage.wte.weight  # re-tie: both are Shard(0) over the vocab
+    stage.to(device)  # the host-built stage: TP's DTensors are already there, FSDP2 shards from the device
     stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))
     stage.offload = layout.offload_activations and bool(stage.ac_groups)
     plain = layout.tp == 1 and layout.pp == 1 and not (layout.dp > 1 and layout.shard_optimizer_state)

@@ -1,8 +1,9 @@
 """Train GPT-2 from a job.yaml rendered by smlaunch: SMP v1 on SageMaker, native PyTorch under torchrun elsewhere.
 
 The hyperparameters, data format, log line, metrics.json and failure file are fixed by docs/entrypoint-contract.md.
-If `smdistributed.modelparallel.torch` imports, this hands the parsed arguments to `smp_train.main(args)`;
-otherwise it runs the native path (parallelize.py: DeviceMesh + TP + pipelining + FSDP2), gloo on CPU, NCCL on GPU.
+With --engine smp and `smdistributed.modelparallel.torch` importable, this hands the parsed arguments to
+`smp_train.main(args)`; otherwise (--engine torch, or no SMP here) it runs the native path (parallelize.py:
+DeviceMesh + TP + pipelining + FSDP2), gloo on CPU, NCCL on GPU.
 
 Single process, CPU, synthetic tokens (no torchrun needed):
     python entrypoints/train_gpt2.py --synthetic 1 --num_layers 4 --hidden_width 64 --num_heads 4 --seq_length 64 \
@@ -61,7 +62,7 @@ CONTRACT_BOOLS = {  # 0/1
     "compile": 0, "final_save": 0,  # compile: native only (torch.compile); final_save: the full model at the end
 }
 CONTRACT_STRS = {"activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved",
-                 "placement_strategy": "cluster"}
+                 "placement_strategy": "cluster", "engine": "smp"}
 # fmt: on
 
 
@@ -232,8 +233,9 @@ def build_native(args, *, layout, mesh, device):
 
     config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
     torch.manual_seed(args.seed)
-    with torch.device(device):
-        model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
+    # Built whole on the host (4 B/param of CPU memory per process, the same init on every layout and device);
+    # parallelize() moves only this rank's stage, TP and FSDP shards to the GPU, which never holds the whole model.
+    model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
     flops_per_token = model.flops_per_token()
     pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
     del model  # blocks of other stages are freed
@@ -340,7 +342,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     rank = int(os.environ.get("RANK", "0"))
     try:
-        if smp_available():
+        if args.engine != "torch" and smp_available():
             import smp_train
 
             smp_train.main(args)

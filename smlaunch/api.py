@@ -141,9 +141,11 @@ def plan(
     vary_batch: bool = False,
     top: int = 5,
     max_steps: int | None = None,
+    engine: str = "auto",
     overrides: Overrides = (),
 ) -> PlanResult:
-    """Rank every valid SMP v1 configuration of a model on a cluster by whole-job time and cost (``smlaunch plan``).
+    """Rank every valid configuration of a model on a cluster by whole-job time and cost (``smlaunch plan``), on
+    ``engine`` (``"smp"``, ``"torch"``, or ``"auto"``: every engine that runs on the instance).
 
     ``model`` is a preset name (``"gpt2-30b"``), a job spec (JobSpec, job.yaml path or dict: its model,
     and by default its cluster, ``max_steps`` and global batch) or a dict / YAML file of model keys. Every
@@ -178,6 +180,7 @@ def plan(
             vary_batch=vary_batch,
             top=top,
             max_steps=max_steps or 1000,
+            engine=engine,
         )
     )
 

@@ -1,13 +1,15 @@
 """Pure data: GPUs, SageMaker instance types and GPT-2 size presets.
 
 The one hardware catalog: everything that needs a GPU's or an instance's numbers reads them here. Every number
-carries its source. Prices are SageMaker training on-demand prices (USD per instance-hour) with their region,
-source and date; they drift, so treat cost estimates as estimates, and an unknown price stays unknown (None).
+carries its source. Prices are SageMaker on-demand prices (USD per instance-hour) with their region, source, date
+and component (training, or hosting where no training-labelled figure was found); they drift, so treat cost
+estimates as estimates, and an unknown price stays unknown (None: p5e, p5en, g6.16xlarge).
 Peak FLOP/s are the vendors' dense (no sparsity) numbers.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GIB = 1024**3
@@ -49,20 +51,39 @@ GPUS: dict[str, Gpu] = {g.name: g for g in (V100_16GB, V100_32GB, T4_16GB, A10G_
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """An on-demand SageMaker training price and where it comes from."""
+    """An on-demand SageMaker price per instance-hour, where it comes from and what its source calls it."""
 
     usd_per_hour: float
     region: str
     source: str
     as_of: str
+    component: str = "training"
+    """What the source prices: ``training`` (SageMaker training jobs), or ``hosting`` where no training-labelled
+    figure of the same date was found (SageMaker charges the same rate for both on every instance where both are
+    sourced here: g5.xlarge to g5.48xlarge, p5.48xlarge)."""
 
 
-SAGEMAKER_PRICING = "aws.amazon.com/sagemaker/pricing (Training, On-Demand)"
+# Sources of the prices (checked 2026-12-03; no AWS Price List call can be made from here, so each number is
+# quoted from a dated public copy of AWS's Price List and named with it). Run
+#   aws pricing get-products --service-code AmazonSageMaker \
+#     --filters Type=TERM_MATCH,Field=usagetype,Value=USE1-Train:<instance type>
+# to refresh one.
+PRICE_LIST_USE1 = "AWS Price List, AmazonSageMaker usage type USE1-Train:<type> (public bulk CSV of 2026-09-24)"
+PRICE_LIST_USW2 = (
+    "AWS Price List, AmazonSageMaker Training component, us-west-2 (a public table of it; g5.xlarge, g5.2xlarge and "
+    "g6.xlarge equal their us-east-1 USE1-Train rates)"
+)
+HOLORI = "calculator.holori.com/aws/sagemaker/<type>-training (SageMaker training, on-demand, US East)"
+CLOUDPRICE_HOSTING = "cloudprice.net, SageMaker real-time inference, us-east-1 (no 2026 training-labelled rate found)"
+OLD_TABLE = "a SageMaker GPU price table linking aws.amazon.com/sagemaker/pricing (goerlitz/nlp-classification)"
 
 
-def _price(usd: float) -> Price:
-    # recorded from the SageMaker pricing page when the catalog was first written (commit b864636)
-    return Price(usd, "us-east-1", SAGEMAKER_PRICING, "2026-11-22")
+def _use1(usd: float, as_of: str = "2026-09-24") -> Price:
+    return Price(usd, "us-east-1", PRICE_LIST_USE1, as_of)
+
+
+def _usw2(usd: float) -> Price:
+    return Price(usd, "us-west-2", PRICE_LIST_USW2, "2026")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +94,11 @@ class Instance:
     gpu: Gpu
     num_gpus: int
     network_gbps: float
-    """Inter-node bandwidth in Gbit/s."""
+    """Inter-node bandwidth in Gbit/s (the EC2 instance's baseline)."""
     efa: bool
+    """The EC2 instance type supports EFA (aws/karpenter-provider-aws instance-types.md, eksctl EFASupported)."""
     price: Price | None
-    """On-demand training price (None: unknown, and costs say so rather than $0)."""
+    """On-demand price (None: unknown, and costs say so rather than $0)."""
     smp_v1: bool
     """Supported by SMP v1 (smp-v1.md §5: p3.16xlarge, p3dn, p4d, p4de, g4dn.12xlarge)."""
     host_memory_gib: float
@@ -84,24 +106,48 @@ class Instance:
 
     @property
     def price_per_hour(self) -> float:
-        """USD per instance-hour; 0.0 when the price is unknown (check :attr:`price`)."""
-        return self.price.usd_per_hour if self.price is not None else 0.0
+        """USD per instance-hour for ordering; infinite when the price is unknown, so that an unpriced instance is
+        never picked as the cheap one (check :attr:`price` before showing a cost)."""
+        return self.price.usd_per_hour if self.price is not None else math.inf
 
 
 INSTANCES: dict[str, Instance] = {
     i.name: i
     for i in (
-        Instance("ml.p4d.24xlarge", A100_40GB, 8, 400.0, True, _price(37.688), True, 1152),
-        Instance("ml.p4de.24xlarge", A100_80GB, 8, 400.0, True, _price(47.110), True, 1152),
-        Instance("ml.p3.16xlarge", V100_16GB, 8, 25.0, False, _price(28.152), True, 488),
-        Instance("ml.p3dn.24xlarge", V100_32GB, 8, 100.0, True, _price(35.894), True, 768),
-        Instance("ml.g4dn.12xlarge", T4_16GB, 4, 50.0, False, _price(4.890), True, 192),
-        Instance("ml.g5.12xlarge", A10G_24GB, 4, 40.0, False, _price(7.090), False, 192),
-        Instance("ml.g5.48xlarge", A10G_24GB, 8, 100.0, True, _price(20.360), False, 768),
-        Instance("ml.p5.48xlarge", H100_80GB, 8, 3200.0, True, _price(113.070), False, 2048),
+        # SMP v1 and the torch engine
+        Instance("ml.p4d.24xlarge", A100_40GB, 8, 400.0, True, Price(25.25, "us-east-1", CLOUDPRICE_HOSTING,
+                 "2026-06-18", "hosting"), True, 1152),
+        Instance("ml.p4de.24xlarge", A100_80GB, 8, 400.0, True, Price(33.52, "us-east-1", CLOUDPRICE_HOSTING,
+                 "2026-06-18", "hosting"), True, 1152),
+        # SMP v1 only
+        Instance("ml.p3.16xlarge", V100_16GB, 8, 25.0, False, Price(28.152, "us-east-1", OLD_TABLE, "undated"),
+                 True, 488),
+        Instance("ml.p3dn.24xlarge", V100_32GB, 8, 100.0, True, Price(35.894, "us-east-1", OLD_TABLE, "undated"),
+                 True, 768),
+        Instance("ml.g4dn.12xlarge", T4_16GB, 4, 50.0, True, Price(4.890, "us-east-1", HOLORI, "2026-04"), True, 192),
+        # the torch engine only: H100/H200 (p5, p5e, p5en), A10G (g5), L4 (g6)
+        Instance("ml.p5.48xlarge", H100_80GB, 8, 3200.0, True, Price(63.296, "us-east-1", HOLORI, "2026"), False,
+                 2048),
         Instance("ml.p5e.48xlarge", H200_141GB, 8, 3200.0, True, None, False, 2048),
+        Instance("ml.p5en.48xlarge", H200_141GB, 8, 3200.0, True, None, False, 2048),
+        Instance("ml.g5.xlarge", A10G_24GB, 1, 2.5, False, _use1(1.408), False, 16),
+        Instance("ml.g5.2xlarge", A10G_24GB, 1, 5.0, False, _use1(1.515, "2026-08-20"), False, 32),
+        Instance("ml.g5.4xlarge", A10G_24GB, 1, 10.0, False, _usw2(2.03), False, 64),
+        Instance("ml.g5.8xlarge", A10G_24GB, 1, 25.0, True, _usw2(3.06), False, 128),
+        Instance("ml.g5.16xlarge", A10G_24GB, 1, 25.0, True, _usw2(5.12), False, 256),
+        Instance("ml.g5.12xlarge", A10G_24GB, 4, 40.0, True, _usw2(7.09), False, 192),
+        Instance("ml.g5.24xlarge", A10G_24GB, 4, 50.0, True, _usw2(10.18), False, 384),
+        Instance("ml.g5.48xlarge", A10G_24GB, 8, 100.0, True, _usw2(20.36), False, 768),
+        Instance("ml.g6.xlarge", L4_24GB, 1, 2.5, False, _use1(1.127), False, 16),
+        Instance("ml.g6.2xlarge", L4_24GB, 1, 5.0, False, _usw2(1.222), False, 32),
+        Instance("ml.g6.4xlarge", L4_24GB, 1, 10.0, False, _usw2(1.654), False, 64),
+        Instance("ml.g6.8xlarge", L4_24GB, 1, 25.0, True, _usw2(2.518), False, 128),
+        Instance("ml.g6.16xlarge", L4_24GB, 1, 25.0, True, None, False, 256),
+        Instance("ml.g6.12xlarge", L4_24GB, 4, 40.0, True, _usw2(5.752), False, 192),
+        Instance("ml.g6.24xlarge", L4_24GB, 4, 50.0, True, _usw2(8.344), False, 384),
+        Instance("ml.g6.48xlarge", L4_24GB, 8, 100.0, True, _usw2(16.688), False, 768),
     )
-}
+}  # fmt: skip
 
 
 def peak_tflops(instance_type: str, precision: str) -> float | None:

@@ -4,7 +4,7 @@
 ``SAGEMAKER_BASE_DIR`` (sagemaker-contract.md §5-§7)::
 
     <run_dir>/input/config/hyperparameters.json   every value a JSON-encoded string, as SDK v2 sends it
-    <run_dir>/input/config/resourceconfig.json    one host, algo-1
+    <run_dir>/input/config/resourceconfig.json    one host, algo-1 (:func:`resource_config` writes N for Docker)
     <run_dir>/input/config/inputdataconfig.json   one entry per channel (File mode)
     <run_dir>/input/data/<channel>                symlink to the local data
     <run_dir>/code                                copy of the entry points (the toolkit's sourcedir)
@@ -12,8 +12,11 @@
 
 The environment and argv follow sagemaker-training 5.1.4 (``Environment.to_env_vars``, ``mapping.to_cmd_args``):
 hyperparameters are JSON-decoded, ``sagemaker_*`` keys split off, every value that is not a string JSON-dumped
-with sorted keys and no spaces. tests/integration/test_local_conformance.py checks this module against the
-toolkit itself. Pure except :func:`write_tree` (and :func:`num_gpus`, which asks nvidia-smi like the toolkit).
+with sorted keys and no spaces. ``engine: torch`` is launched as the toolkit's ``TorchDistributedRunner`` launches
+it: :func:`torchrun_options` (nnodes, nproc_per_node, and with several hosts master_addr/master_port/node_rank) and
+:func:`torch_distributed_environment` (what its ``_setup`` exports). tests/integration/test_local_conformance.py
+checks this module against the toolkit itself. Pure except :func:`write_tree` (and :func:`num_gpus`, which asks
+nvidia-smi like the toolkit).
 """
 
 from __future__ import annotations
@@ -70,19 +73,41 @@ class Container:
         return str(self.base_dir.joinpath(*parts))
 
 
+TORCHRUN_MASTER_PORT = "7777"
+"""sagemaker_training.torch_distributed.MASTER_PORT (5.1.4)."""
+EFA_NCCL_INSTANCES = frozenset(
+    # sagemaker_training 5.1.4 SM_EFA_NCCL_INSTANCES: the runner sets FI_PROVIDER=efa on these
+    {"ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g5.48xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge",
+     "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge", "ml.p6e-gb200.36xlarge"}
+)  # fmt: skip
+EFA_RDMA_INSTANCES = frozenset(
+    # sagemaker_training 5.1.4 SM_EFA_RDMA_INSTANCES: FI_EFA_USE_DEVICE_RDMA=1 and RDMAV_FORK_SAFE=1 on these
+    {"ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge",
+     "ml.p6e-gb200.36xlarge"}
+)  # fmt: skip
+
+
 def hyperparameters_json(
     request: LaunchRequest, *, job_name: str, region: str, submit_dir: str, processes_per_host: int
 ) -> dict[str, str]:
-    """hyperparameters.json as SDK v2 writes it for SMP v1 (smp-v1.md §4.1): user keys, distribution keys,
-    then the script-mode keys ``_prepare_for_training`` adds; every value ``json.dumps``-ed."""
+    """hyperparameters.json as SDK v2 writes it: user keys, the distribution's keys (SMP v1: smp-v1.md §4.1;
+    torch_distributed: its enabled flag), then the script-mode keys ``_prepare_for_training`` adds; every value
+    ``json.dumps``-ed."""
     values: dict[str, Any] = dict(request.hyperparameters)
+    if request.engine == "torch":
+        values["sagemaker_torch_distributed_enabled"] = True
+    else:
+        values.update(
+            {
+                "sagemaker_mpi_enabled": True,
+                "sagemaker_mpi_num_of_processes_per_host": processes_per_host,
+                "sagemaker_mpi_custom_mpi_options": request.custom_mpi_options,
+                "mp_parameters": dict(request.mp_parameters),
+                "sagemaker_distributed_dataparallel_enabled": False,
+            }
+        )
     values.update(
         {
-            "sagemaker_mpi_enabled": True,
-            "sagemaker_mpi_num_of_processes_per_host": processes_per_host,
-            "sagemaker_mpi_custom_mpi_options": request.custom_mpi_options,
-            "mp_parameters": dict(request.mp_parameters),
-            "sagemaker_distributed_dataparallel_enabled": False,
             "sagemaker_instance_type": request.instance_type,
             "sagemaker_submit_directory": submit_dir,
             "sagemaker_program": request.entry_point,
@@ -94,16 +119,42 @@ def hyperparameters_json(
     return {str(k): json.dumps(v) for k, v in values.items()}
 
 
-def resource_config(instance_type: str) -> dict[str, Any]:
-    """resourceconfig.json of a one-host job."""
+def resource_config(instance_type: str, *, hosts: int = 1, current: int = 0) -> dict[str, Any]:
+    """resourceconfig.json of host ``algo-{current + 1}`` of a job on ``hosts`` hosts (algo-1 ... algo-N)."""
+    names = [f"algo-{i + 1}" for i in range(hosts)]
     return {
-        "current_host": HOST,
+        "current_host": names[current],
         "current_instance_type": instance_type,
         "current_group_name": GROUP,
-        "hosts": [HOST],
-        "instance_groups": [{"instance_group_name": GROUP, "instance_type": instance_type, "hosts": [HOST]}],
+        "hosts": names,
+        "instance_groups": [{"instance_group_name": GROUP, "instance_type": instance_type, "hosts": names}],
         "network_interface_name": "eth0",
     }
+
+
+def torchrun_options(resources: dict[str, Any], *, processes_per_host: int) -> list[str]:
+    """The launcher options ``TorchDistributedRunner._create_command`` puts between ``torchrun`` and the entry
+    point: ``--nnodes H --nproc_per_node N``, and with H > 1 ``--master_addr <first host> --master_port 7777
+    --node_rank <index of this host>``."""
+    hosts = list(resources["hosts"])
+    options = ["--nnodes", str(len(hosts)), "--nproc_per_node", str(processes_per_host)]
+    if len(hosts) > 1:
+        rank = hosts.index(resources["current_host"])
+        options += ["--master_addr", hosts[0], "--master_port", TORCHRUN_MASTER_PORT, "--node_rank", str(rank)]
+    return options
+
+
+def torch_distributed_environment(resources: dict[str, Any]) -> dict[str, str]:
+    """What ``TorchDistributedRunner._setup`` exports before it starts torchrun: EFA settings by instance type,
+    NCCL's socket interface and protocol."""
+    instance_type = resources.get("current_instance_type", "local")
+    env = {}
+    if instance_type in EFA_NCCL_INSTANCES:
+        env["FI_PROVIDER"] = "efa"
+    if instance_type in EFA_RDMA_INSTANCES:
+        env.update({"FI_EFA_USE_DEVICE_RDMA": "1", "RDMAV_FORK_SAFE": "1"})
+    env.update({"NCCL_SOCKET_IFNAME": str(resources.get("network_interface_name", "eth0")), "NCCL_PROTO": "simple"})
+    return env
 
 
 def input_data_config(channels: list[str]) -> dict[str, dict[str, str]]:

@@ -8,9 +8,11 @@
 renders it exactly as ``submit`` would (:func:`smlaunch.request.render`) and resolves the data channels.
 ``launch`` lays out the run directory (:mod:`smlaunch.container`), starts
 
-    python -m torch.distributed.run --standalone --nproc-per-node N --log-dir <run>/logs/ranks --tee 3 \\
+    python -m torch.distributed.run --nproc-per-node N --standalone --log-dir <run>/logs/ranks --tee 3 \\
         train_gpt2.py --activation_checkpointing 1 ... --mp_parameters active_microbatches=2,...
 
+(``engine: torch``: ``--nnodes 1 --nproc_per_node N`` as the toolkit's TorchDistributedRunner passes them, no
+``mp_parameters``, and the runner's NCCL/EFA variables)
 in ``<run>/code`` with the ``SM_*`` environment, reads rank 0's step lines as they come, and collects
 metrics.json, the failure file and torchrun's error file at the end. torchrun runs in its own process group:
 SIGINT/SIGTERM are forwarded as SIGTERM (the entry point checkpoints and exits 143); the group is killed
@@ -85,14 +87,22 @@ class LocalPlan:
         return ct.user_args(hps)
 
     def command(self) -> list[str]:
-        """The torchrun command line (run in ``<run_dir>/code``)."""
+        """The torchrun command line (run in ``<run_dir>/code``).
+
+        ``engine: torch``: the toolkit's own torchrun options (:func:`smlaunch.container.torchrun_options`), then
+        the local-only ``--standalone`` (a free rendezvous port, not 29500), ``--log-dir`` and ``--tee``.
+        ``engine: smp``: torchrun stands in for SMP v1's mpirun, one process per rank as MPI would start them.
+        """
+        if self.request.engine == "torch":
+            launcher = ct.torchrun_options(self.container.resource_config, processes_per_host=self.nproc)
+        else:
+            launcher = ["--nproc-per-node", str(self.nproc)]
         return [
             sys.executable,
             "-m",
             "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            str(self.nproc),
+            *launcher,
+            *LOCAL_TORCHRUN_OPTIONS,
             "--log-dir",
             str(self.run_dir / "logs" / "ranks"),
             "--tee",
@@ -109,6 +119,8 @@ class LocalPlan:
         env.update(self.request.environment)
         gpus = self.num_gpus if self.device == "cuda" else 0
         env.update(ct.sm_environment(self.container, num_gpus=gpus, num_cpus=ct.num_cpus(), job_name=self.job_name))
+        if self.request.engine == "torch":
+            env.update(ct.torch_distributed_environment(self.container.resource_config))
         code = str(self.run_dir / "code")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code, base.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
@@ -117,6 +129,11 @@ class LocalPlan:
         if self.device == "cpu" and self.num_gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
+
+
+LOCAL_TORCHRUN_OPTIONS = ("--standalone",)
+"""What a local run adds to the launcher: a rendezvous on a free port of this machine (``--log-dir`` and ``--tee``
+follow it to keep each rank's output)."""
 
 
 def resolve_nproc(tp: int, pp: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:

@@ -31,7 +31,8 @@ class LaunchRequest:
     name: str
     """The job's name in the spec (job names add a timestamp and :meth:`fingerprint`)."""
     engine: str = "smp"
-    """The training engine: ``smp`` (SMP v1, ``smdistributed.modelparallel`` under MPI)."""
+    """The training engine (:mod:`smlaunch.engines`): ``smp`` (SMP v1, ``smdistributed.modelparallel`` under MPI)
+    or ``torch`` (the PyTorch-native entry point under torchrun)."""
 
     # the program: entry point, its arguments, the engine's parameters
     entry_point: str
@@ -39,7 +40,7 @@ class LaunchRequest:
     hyperparameters: dict[str, Any]
     """The entry point's arguments, sorted by name, booleans as 0/1."""
     mp_parameters: dict[str, Any]
-    """The SMP (model-parallel) parameters."""
+    """The SMP (model-parallel) parameters; empty for ``engine: torch``."""
     processes_per_host: int
     custom_mpi_options: str
 
@@ -93,6 +94,7 @@ def hyperparameters(spec: JobSpec) -> dict[str, Any]:
     smp, training, model = spec.smp, spec.training, spec.model
     strategy = training.activation_checkpointing
     values: dict[str, Any] = {
+        "engine": spec.engine,
         "num_layers": model.num_layers,
         "hidden_width": model.hidden_width,
         "num_heads": model.num_heads,
@@ -164,10 +166,11 @@ def render(spec: JobSpec) -> LaunchRequest:
         max_wait = int((cluster.spot.max_wait_hours or cluster.max_run_hours + 24) * 3600)
     return LaunchRequest(
         name=spec.name,
+        engine=spec.engine,
         entry_point=ENTRY_POINT,
         source_dir=str(entrypoints_dir()),
         hyperparameters=hyperparameters(spec),
-        mp_parameters=spec.smp.to_mp_parameters(),
+        mp_parameters=spec.smp.to_mp_parameters() if spec.engine == "smp" else {},
         processes_per_host=processes,
         custom_mpi_options=sm.custom_mpi_options,
         instance_type=cluster.instance_type,

@@ -11,6 +11,8 @@ STARTERS: dict[str, str] = {
     "gpt2-10b": "GPT-2 10B on 16 x ml.p4d.24xlarge (AWS reference: tp 4, sharded optimizer, prescaled batch 40)",
     "gpt2-30b": "GPT-2 30B on 16 x ml.p4d.24xlarge (AWS reference: tp 8, sharded optimizer, prescaled batch 32)",
     "gpt2-60b": "GPT-2 60B on 32 x ml.p4d.24xlarge (AWS reference: tp 8 x pp 2, 4 microbatches, batch 56)",
+    "gpt2-xl-p5": "GPT-2 XL on 1 x ml.p5.48xlarge, engine: torch (torchrun, PyTorch 2.8: 8-way data parallel)",
+    "gpt2-30b-p5": "GPT-2 30B on 4 x ml.p5.48xlarge, engine: torch (torchrun, PyTorch 2.8: pp 8, FSDP2 over 4)",
     "gpt2-tiny-local": "A tiny GPT-2 with a tp 2 x pp 2 layout for `smlaunch local` (runs on a laptop CPU)",
 }
 
@@ -44,13 +46,17 @@ def starter(preset: str, *, name: str | None = None) -> str:
     return template.render(name=name or preset, schema_url=SCHEMA_HINT)
 
 
+SCALARS = ("name", "engine")
+"""Top-level keys that are values, not sections: written on their own lines by job.yaml.j2."""
+
+
 def render_job_yaml(spec_dict: dict[str, Any], *, header: str) -> str:
     """A commented job.yaml from a dict shaped like the spec; each key commented with its field's description."""
     from smlaunch.spec.models import JobSpec
 
     sections = []
     for section, value in spec_dict.items():
-        if section == "name":
+        if section in SCALARS:
             continue
         model = JobSpec.model_fields[section].annotation
         items = [(key, _yaml_value(v), _describe(model, key)) for key, v in value.items()] if value else []

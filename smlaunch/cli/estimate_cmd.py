@@ -32,6 +32,7 @@ def command(file: str, overrides: tuple[str, ...], output_format: str) -> int:
 def render(est) -> None:
     """Rich breakdown table with a bar against capacity, the verdict, then speed and cost."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -68,4 +69,10 @@ def render(est) -> None:
         if data["cost_usd"] is None
         else (f"${data['cost_usd']:,.2f} on demand, ${data['spot_cost_usd']:,.2f} spot")
     )
+    if data["price"] is not None:
+        p = data["price"]
+        rate = f"{p['component']} rate, {p['region']}, {p['as_of']}"
+        price += f" at ${p['usd_per_hour']:g}/h ({rate}; source: --format json)"
     console.print(f"{hours:.2f} h for max_steps: {price}")
+    for note in data["extrapolated"]:
+        console.print(f"[yellow]extrapolated[/yellow]: {escape(note)}", soft_wrap=True)

@@ -1,4 +1,4 @@
-"""``smlaunch plan``: the fastest SMP v1 configurations of a model that fit a cluster."""
+"""``smlaunch plan``: the fastest configurations of a model that fit a cluster, on SMP v1 and the torch engine."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ from smlaunch.cli.common import complete_instance_types, complete_model, echo_js
     is_flag=True,
     help="Let the batch size vary (fastest per token wins) instead of training the same global batch everywhere.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["smp", "torch", "auto"]),
+    default="auto",
+    show_default=True,
+    help="Engine to plan for; auto: every engine that runs on the instance, ranked together.",
+)
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Configurations to show.")
 @click.option(
     "--max-steps",
@@ -60,12 +67,14 @@ def command(
     seq_length,
     global_batch,
     vary_batch,
+    engine,
     top,
     max_steps,
     output_format,
     output,
 ) -> int:
-    """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload combination at one global batch, drop
+    """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload combination at one global batch on each
+    engine, drop
     what breaks a rule or does not fit with 10% to spare, and rank the rest by whole-job time and cost."""
     from smlaunch import api
 
@@ -78,6 +87,7 @@ def command(
         vary_batch=vary_batch,
         top=top,
         max_steps=max_steps,
+        engine=engine,
     )
     if output:
         write_job_yaml(result, output)

@@ -24,7 +24,8 @@ from smlaunch.costmodel.memory import (
     model_state_bytes,
     stage_params,
 )
-from smlaunch.costmodel.throughput import Run, Throughput, estimate_throughput
+from smlaunch.costmodel.throughput import NATIVE_GEMM_EFFICIENCY, Run, Throughput, estimate_throughput
+from smlaunch.engines import BY_NAME
 from smlaunch.layout import Layout, resolve
 from smlaunch.spec.models import JobSpec
 
@@ -40,6 +41,10 @@ HEADROOM = 0.10
 """Share of GPU memory that a verdict keeps free: the cost model's measured memory error is within 8.1% on 49 GPU
 runs (benchmarks/estimator_accuracy.md), so a configuration estimated at 99% of the GPU may not fit. The planner,
 MEM001's fixes and the MEM002 warning all use it."""
+
+
+CALIBRATED_NATIVE_GPUS = frozenset(NATIVE_GEMM_EFFICIENCY)
+"""GPUs the native-runtime model is fitted on; elsewhere its estimates say they are extrapolated."""
 
 
 def usable_gib(instance: Instance) -> float:
@@ -88,6 +93,28 @@ class Estimate:
         return self.headroom_gib >= 0
 
     @property
+    def extrapolated(self) -> list[str]:
+        """Where this estimate leaves what its model was measured on (benchmarks/estimator_accuracy.md: the native
+        runtime on 1 to 4 H100/H200 of one node, NVLink); [] inside it. SMP v1 runs only on SageMaker, so its
+        model is fitted to AWS's published figures instead (smp-best-practices.txt) and carries no such note."""
+        if self.knobs.runtime != "native":
+            return []
+        gpu, lay, notes = self.instance.gpu, self.layout, []
+        if gpu.name not in CALIBRATED_NATIVE_GPUS:
+            notes.append(
+                f"{gpu.name}: the native model is measured on H100/H200 only; here it scales by the {gpu.name}'s "
+                f"datasheet peak ({gpu.peak_tflops_16bit:g} TFLOP/s) and memory bandwidth ({gpu.hbm_tbps:g} TB/s)"
+            )
+        if lay.num_nodes > 1:
+            notes.append(
+                f"{lay.num_nodes} nodes: measured on one node; the all-reduces between nodes are modelled from "
+                f"{self.instance.network_gbps:g} Gbit/s of network, not measured"
+            )
+        if not gpu.nvlink and lay.tp > 1:
+            notes.append(f"tensor parallelism over PCIe ({gpu.nvlink_gbps:g} GB/s per GPU) is modelled, not measured")
+        return notes
+
+    @property
     def fits_with_margin(self) -> bool:
         """Fits with :data:`HEADROOM` of the GPU to spare (what plans and fixes promise)."""
         return self.memory.total_gib <= usable_gib(self.instance)
@@ -125,6 +152,8 @@ class Estimate:
             },
             "instance_type": self.instance.name,
             "gpu": self.instance.gpu.name,
+            "engine": "torch" if self.knobs.runtime == "native" else "smp",
+            "extrapolated": self.extrapolated,
             "layout": lay.to_dict(),
         }
 
@@ -133,6 +162,7 @@ def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
     """The estimator's flat inputs for ``spec``."""
     lay = lay or resolve(spec)
     m, smp = spec.model, spec.smp
+    native = BY_NAME[spec.engine].runtime == "native"
     return Knobs(
         num_layers=m.num_layers,
         hidden_width=m.hidden_width,
@@ -147,11 +177,13 @@ def knobs_from_spec(spec: JobSpec, lay: Layout | None = None) -> Knobs:
         active_microbatches=lay.active_microbatches,
         prescaled_batch=lay.prescaled_batch,
         shard_optimizer_state=smp.shard_optimizer_state,
-        sharded_data_parallel_degree=smp.sharded_data_parallel_degree,
+        sharded_data_parallel_degree=1 if native else smp.sharded_data_parallel_degree,
         checkpointing=spec.training.activation_checkpointing,
         offload_activations=smp.offload_activations,
         optimize=smp.optimize,
         precision="fp16" if smp.fp16 else ("bf16" if smp.bf16 else "fp32"),
+        runtime=BY_NAME[spec.engine].runtime,
+        pipeline=smp.pipeline,
     )
 
 
@@ -223,7 +255,7 @@ def job_options(spec: JobSpec) -> dict[str, int | bool]:
     """The spec's settings that change whole-job time but not a step (keywords of :func:`estimate_knobs`)."""
     return {
         "checkpoint_every_steps": spec.training.checkpoint_every_steps,
-        "delayed_init": spec.smp.delayed_parameter_initialization,
+        "delayed_init": spec.smp.delayed_parameter_initialization and spec.engine == "smp",
         "final_save": bool(getattr(spec.training, "final_save", False)),
     }
 

@@ -115,17 +115,31 @@ def find_fixes(spec: JobSpec, est: Estimate) -> list[Fix]:
 
 
 def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object) -> Fix | None:
-    section = getattr(spec, path[0])
-    new_section = section.model_copy(update={path[1]: value})
-    new_spec = spec.model_copy(update={path[0]: new_section})
+    new = estimate_changed(spec, est, {path: value})
+    if new is None:
+        return None
+    return Fix(path, value, f"set {change_text({path: value})} (est. {new.memory.total_gib:.1f} GiB)", new)
+
+
+def estimate_changed(spec: JobSpec, est: Estimate, changes: dict[tuple[str, str], object]) -> Estimate | None:
+    """The estimate of ``spec`` with ``changes`` ({(section, field): value}) on ``est``'s instance; None when the
+    changed layout cannot be estimated."""
+    new_spec = spec
+    for (section, name), value in changes.items():
+        part = getattr(new_spec, section).model_copy(update={name: value})
+        new_spec = new_spec.model_copy(update={section: part})
     lay = resolve(new_spec)
     if not layout_ok(new_spec, lay):
         return None
-    new = estimate_knobs(
+    return estimate_knobs(
         knobs_from_spec(new_spec, lay), lay, est.instance, spec.training.max_steps, **job_options(new_spec)
     )
-    shown = value if not isinstance(value, bool) else str(value).lower()
-    return Fix(path, value, f"set {'.'.join(path)}: {shown} (est. {new.memory.total_gib:.1f} GiB)", new)
+
+
+def change_text(changes: dict[tuple[str, str], object]) -> str:
+    """``smp.tensor_parallel_degree: 1 and smp.pipeline_parallel_degree: 4``: changes as a fix words them."""
+    shown = (str(v).lower() if isinstance(v, bool) else v for v in changes.values())
+    return " and ".join(f"{'.'.join(path)}: {value}" for path, value in zip(changes, shown, strict=True))
 
 
 def _candidates(spec: JobSpec, est: Estimate):

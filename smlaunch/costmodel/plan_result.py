@@ -22,6 +22,11 @@ class Option:
         return self.estimate.knobs
 
     @property
+    def engine(self) -> str:
+        """``smp`` or ``torch``: the engine whose runtime the estimate models."""
+        return "torch" if self.knobs.runtime == "native" else "smp"
+
+    @property
     def tokens_per_s(self) -> float:
         return self.estimate.throughput.tokens_per_s
 
@@ -63,8 +68,11 @@ class PlanResult:
     considered: int
     explanation: str
 
-    COLUMNS = ("#", "tp", "pp", "mb", "act", "batch", "pre", "shard", "ckpt", "off", "GiB", "tok/s", "time", "cost $")
-    """Headers of :meth:`rows`, shared by ``smlaunch plan`` and the notebook view: microbatches, active
+    COLUMNS = (
+        "#", "engine", "tp", "pp", "mb", "act", "batch", "pre", "shard", "ckpt", "off", "GiB", "tok/s", "time",
+        "cost $",
+    )  # fmt: skip
+    """Headers of :meth:`rows`, shared by ``smlaunch plan`` and the notebook view: the engine, microbatches, active
     microbatches, batch_size, prescaled_batch, shard_optimizer_state, activation checkpointing, offloading, GiB per
     GPU, tokens/s, whole-job time, on-demand cost."""
 
@@ -81,7 +89,7 @@ class PlanResult:
         for rank, c in enumerate(self.candidates, 1):
             k, e = c.estimate.knobs, c.estimate
             table.append([
-                str(rank), str(k.tp), str(k.pp), str(k.microbatches),
+                str(rank), c.spec.get("engine", "smp"), str(k.tp), str(k.pp), str(k.microbatches),
                 str(k.active_microbatches) if k.pp > 1 else "-", str(c.spec["training"]["batch_size"]),
                 yes[bool(k.prescaled_batch)], yes[bool(k.shard_optimizer_state)], k.checkpointing,
                 yes[bool(k.offload_activations)], f"{e.memory.total_gib:.1f}",
@@ -94,7 +102,7 @@ class PlanResult:
         """The ranked table as aligned plain text (fits an 80-column terminal for any cluster)."""
         cells = [list(self.COLUMNS), *self.rows()]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
-        left = {self.COLUMNS.index("ckpt")}
+        left = {self.COLUMNS.index("engine"), self.COLUMNS.index("ckpt")}
         return "\n".join(
             " ".join(
                 c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
@@ -105,7 +113,8 @@ class PlanResult:
     def to_dict(self) -> dict:
         rows = []
         for rank, c in enumerate(self.candidates, 1):
-            rows.append({"rank": rank, "spec": c.spec, **{k: v for k, v in c.estimate.to_dict().items()}})
+            engine = c.spec.get("engine", "smp")
+            rows.append({"rank": rank, "engine": engine, "spec": c.spec, **c.estimate.to_dict()})
         return {
             "considered": self.considered,
             "feasible": len(self.feasible),

@@ -1,6 +1,9 @@
-"""``smlaunch plan``: every valid SMP v1 configuration of a model on a cluster, fastest first.
+"""``smlaunch plan``: every valid configuration of a model on a cluster, on every engine that runs there, fastest
+first.
 
-The search walks tp (powers of two inside a node), pp (divisors of the GPUs per host), optimizer sharding,
+Each engine (``--engine smp|torch|auto``; auto: :func:`smlaunch.engines.engines_for` the instance) is searched with
+its own runtime in the cost model: SMP v1 in fp16, the PyTorch-native engine in bf16. The search walks tp
+(powers of two inside a node), pp (divisors of the GPUs per host), optimizer sharding,
 prescaled batch, batch size (to reach ``--global-batch``, or a ladder), microbatches, active microbatches,
 checkpointing strategy and offloading. It prunes early: model states are checked once per (tp, pp, sharding),
 combinations that the rulebook would flag are never generated, and the full rulebook
@@ -19,6 +22,7 @@ from smlaunch.costmodel import HEADROOM, Estimate, find_instance, job_time_of, u
 from smlaunch.costmodel.memory import GIB, Knobs, estimate_memory, model_state_bytes
 from smlaunch.costmodel.plan_result import Option, PlanCandidate, PlanResult
 from smlaunch.costmodel.throughput import Run, estimate_throughput
+from smlaunch.engines import BY_NAME, ENGINES, engines_for
 from smlaunch.errors import PlanError
 from smlaunch.layout import Layout, batch_readers, layout_of
 
@@ -70,11 +74,33 @@ def _model_from_file(path: str) -> dict[str, Any]:
     return dict(data.get("model", data))
 
 
-def _base_knobs(section: dict[str, Any]) -> Knobs:
+ENGINE_PRECISION = {"smp": "fp16", "torch": "bf16"}
+"""What a plan trains in: SMP v1's reference configurations use fp16; the native engine's GPUs all have bf16."""
+
+
+def _base_knobs(section: dict[str, Any], engine: str = "smp") -> Knobs:
     from smlaunch.spec.models import ModelSpec
 
     m = ModelSpec.model_validate(section)
-    return Knobs(m.num_layers, m.hidden_width, m.num_heads, m.seq_length, m.vocab_size, precision="fp16")
+    return Knobs(
+        m.num_layers, m.hidden_width, m.num_heads, m.seq_length, m.vocab_size,
+        precision=ENGINE_PRECISION[engine], runtime=BY_NAME[engine].runtime,
+    )  # fmt: skip
+
+
+def plan_engines(instance: Instance, engine: str) -> list[str]:
+    """The engines a plan searches: ``engine``, or with ``auto`` every engine that runs on ``instance``."""
+    runs = engines_for(instance.name)
+    if engine == "auto":
+        if not runs:
+            raise PlanError(f"no engine runs on {instance.name}", fix="pick an instance of SMP v1 or of engine: torch")
+        return runs
+    if engine not in ENGINES:
+        raise PlanError(f"--engine {engine}: not an engine", fix=f"use one of {', '.join(ENGINES)} or auto")
+    if engine not in runs:
+        other = f"--engine {runs[0]}, which runs on it" if runs else "another instance type"
+        raise PlanError(f"engine {engine} does not run on {instance.name}", fix=f"use {other}")
+    return [engine]
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -85,11 +111,12 @@ def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
 
-def _microbatch_counts(batch: int, pp: int, *, exhaustive: bool) -> list[int]:
-    """Microbatch counts: 1 without a pipeline; else divisors of the batch >= pp (powers of two and multiples
-    of pp only when the batch itself is free to vary, which keeps the ladder search small)."""
+def _microbatch_counts(batch: int, pp: int, *, exhaustive: bool, accumulate: bool = False) -> list[int]:
+    """Microbatch counts: without a pipeline 1, or with ``accumulate`` (the native engine's gradient accumulation
+    over microbatches) the powers of two that divide the batch; else divisors of the batch >= pp (powers of two
+    and multiples of pp only when the batch itself is free to vary, which keeps the ladder search small)."""
     if pp == 1:
-        return [1]
+        return [m for m in _divisors(batch, MAX_MICROBATCHES) if m & (m - 1) == 0] if accumulate else [1]
     counts = [m for m in _divisors(batch, MAX_MICROBATCHES) if m >= pp]
     if not exhaustive:
         counts = [m for m in counts if m & (m - 1) == 0 or m % pp == 0]
@@ -154,7 +181,7 @@ def _walk_batches(k1, *, per, global_batch, instance, num_nodes, world, max_step
     capacity = usable_gib(instance)
     for batch in _batches(per, global_batch):
         fitted, tried = False, False
-        micro = _microbatch_counts(batch, k1.pp, exhaustive=global_batch is not None)
+        micro = _microbatch_counts(batch, k1.pp, exhaustive=global_batch is not None, accumulate=k1.runtime == "native")
         for m in micro:
             if k1.pp > 1 and m < k1.pp:
                 continue
@@ -197,19 +224,16 @@ def spec_dict(option: Option, *, model: dict, instance_type: str, num_nodes: int
     }
     if k.pp > 1:
         smp["active_microbatches"] = k.active_microbatches
-    smp.update(
-        {
-            "prescaled_batch": k.prescaled_batch,
-            "shard_optimizer_state": k.shard_optimizer_state,
-            "ddp": True,
-            "fp16": True,
-        }
-    )
+    smp.update({"prescaled_batch": k.prescaled_batch, "shard_optimizer_state": k.shard_optimizer_state})
+    if option.engine == "smp":
+        smp["ddp"] = True  # SMP v1 averages gradients only with ddp; the native engine always does (ENG001)
+    smp[k.precision] = True
     if k.offload_activations:
         smp["offload_activations"] = True
     name = f"{model.get('preset', 'gpt2')}-plan".replace(".", "-")
     return {
         "name": name[:32],
+        **({"engine": option.engine} if option.engine != "smp" else {}),
         "model": dict(model),
         "cluster": {"instance_type": instance_type, "instance_count": num_nodes},
         "smp": smp,
@@ -266,8 +290,10 @@ def plan(
     vary_batch: bool = False,
     top: int = 5,
     max_steps: int = DEFAULT_MAX_STEPS,
+    engine: str = "auto",
 ) -> PlanResult:
-    """Rank every valid configuration of ``model`` on ``instance_count`` x ``instance_type`` by whole-job time.
+    """Rank every valid configuration of ``model`` on ``instance_count`` x ``instance_type`` by whole-job time, then
+    cost, across the engines of ``engine`` (``smp``, ``torch``, or ``auto``: every engine that runs there).
 
     Like with like: every candidate trains ``global_batch`` samples per step (default :func:`default_global_batch`);
     ``vary_batch`` lets the batch size vary instead (the fastest per token wins, whatever its batch).
@@ -275,12 +301,17 @@ def plan(
     instance = find_instance(instance_type)
     if instance is None:
         raise PlanError(f"no GPU data for instance type {instance_type!r}", fix="see `smlaunch schema` for types")
+    engines = plan_engines(instance, engine)
     section = resolve_model(model, seq_length)
     if global_batch is None and not vary_batch:
         global_batch = default_global_batch(section)
-    options, considered = enumerate_options(
-        _base_knobs(section), instance, instance_count, global_batch=global_batch, max_steps=max_steps
-    )
+    options, considered = [], 0
+    for name in engines:
+        found, tried = enumerate_options(
+            _base_knobs(section, name), instance, instance_count, global_batch=global_batch, max_steps=max_steps
+        )
+        options += found
+        considered += tried
     if not options:
         raise PlanError(
             _nothing_fits(section, instance, instance_count, global_batch),
@@ -290,7 +321,7 @@ def plan(
     if vary_batch:  # different batches do different work per step: the fastest per token wins
         options.sort(key=lambda o: (-o.tokens_per_s, o.memory_gib))
     else:
-        options.sort(key=lambda o: (o.estimate.time_s, o.estimate.cost_usd or 0.0, o.memory_gib))
+        options.sort(key=lambda o: (o.estimate.time_s, o.estimate.cost_usd or 0.0, o.memory_gib, o.engine))
     chosen = _shortlist(options, section=section, instance=instance, count=instance_count, max_steps=max_steps, top=top)
     from smlaunch.costmodel.explain import explain
 
@@ -331,7 +362,7 @@ def _same_configuration(option: Option, data: dict) -> str:
     e = option.estimate
     return repr(
         (
-            smp["tensor_parallel_degree"], smp["pipeline_parallel_degree"], smp["microbatches"],
+            option.engine, smp["tensor_parallel_degree"], smp["pipeline_parallel_degree"], smp["microbatches"],
             smp["prescaled_batch"], smp["shard_optimizer_state"], data["training"]["batch_size"],
             round(e.memory.total_gib, 2), round(e.throughput.tokens_per_s),
         )

@@ -14,7 +14,7 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
-_FIELD = r"(?<![\w.`/-])(?:name|(?:model|cluster|smp|training|data|output|sagemaker)(?:\.[A-Za-z0-9_-]+)+)"
+_FIELD = r"(?<![\w.`/-])(?:name|engine|(?:model|cluster|smp|training|data|output|sagemaker)(?:\.[A-Za-z0-9_-]+)+)"
 _VALUE = r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|\[[^\]]*\]|\{[^}]*\}|[^\s,;()`]+)"""
 _CLAUSE = re.compile(
     rf"(?:\bset\s+)?(?P<field>{_FIELD}):\s+(?P<value>{_VALUE})"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr, model_validator
 
 from smlaunch.catalog import INSTANCES, PRESETS
+from smlaunch.engines import DEFAULT_ENGINE, ENGINES, TORCH, TORCH_DISTRIBUTED_GPU_FRAMEWORKS, full_framework_version
 
 CHECKPOINTING_PATTERN = r"^(none|each|contiguous|group_[1-9][0-9]*)$"
 PLACEMENTS = ("cluster", "spread", "DPT", "DTP", "PDT", "PTD", "TDP", "TPD")
@@ -242,8 +243,17 @@ class SageMakerSpec(Strict):
 
     role: str | None = Field(None, description="IAM role ARN the job runs as (required to submit).")
     region: str | None = Field(None, description="AWS region; default from the AWS configuration.")
-    framework_version: str = Field("1.13.1", description="PyTorch DLC version (SMP v1: 1.13.1 or 2.0.0).")
-    py_version: str = Field("py39", description="Python of the DLC (py39 for 1.13.1, py310 for 2.0.0).")
+    framework_version: str = Field(
+        "1.13.1",
+        description=(
+            "PyTorch DLC version. engine smp: an SMP v1 DLC (1.13.1 default, or 2.0.0); engine torch: a "
+            "torch_distributed GPU image from 2.6.0 on (default 2.8.0, the newest the SDK supports)."
+        ),
+    )
+    py_version: str = Field(
+        "py39",
+        description="Python of the DLC (py39 for 1.13.1, py310 for 2.0.0, py312 for 2.6.0-2.8.0); follows the engine.",
+    )
     image_uri: str | None = Field(None, description="A custom training image instead of the DLC.")
     environment: dict[str, str] = Field(default_factory=dict, description="Environment variables of the job.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags of the training job.")
@@ -266,12 +276,21 @@ CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class JobSpec(Strict):
-    """A whole job: ``name``, ``model``, ``cluster``, ``smp``, ``training``, ``data``, ``output``, ``sagemaker``."""
+    """A whole job: ``name``, ``engine``, ``model``, ``cluster``, ``smp``, ``training``, ``data``, ``output``,
+    ``sagemaker``."""
 
     name: str = Field(
         pattern=r"^[A-Za-z0-9](-?[A-Za-z0-9])*$",
         max_length=32,
         description="Job base name (letters, digits, hyphens; at most 32, SageMaker adds a timestamp and hash).",
+    )
+    engine: Literal[ENGINES] = Field(  # type: ignore[valid-type]
+        DEFAULT_ENGINE,
+        description=(
+            "smp: SMP v1 (smdistributed.modelparallel under MPI; PyTorch <= 2.0, p3/p4d). torch: the PyTorch-native "
+            "engine (tensor/sequence parallelism, pipelining, FSDP2) under torchrun on PyTorch 2.6+ images, on "
+            "p5/p5e/p5en, p4d/p4de, g5 and g6. The smp: section keeps its names on both."
+        ),
     )
     model: ModelSpec
     cluster: ClusterSpec
@@ -285,6 +304,26 @@ class JobSpec(Strict):
     sagemaker: SageMakerSpec = Field(default_factory=SageMakerSpec)
 
     _source: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_image_defaults(cls, data: Any) -> Any:
+        """``engine: torch`` without a framework_version gets the newest torch_distributed image, and a known
+        framework_version without a py_version gets its image's Python (SMP keeps SageMakerSpec's defaults)."""
+        if not (isinstance(data, dict) and data.get("engine") == "torch"):
+            return data
+        sm = data.get("sagemaker", {})
+        if not isinstance(sm, dict):
+            return data
+        sm = dict(sm)
+        if "framework_version" not in sm and "image_uri" not in sm:
+            sm["framework_version"] = TORCH.default_framework[0]
+        version = sm.get("framework_version")
+        if "py_version" not in sm and isinstance(version, str):
+            py = TORCH_DISTRIBUTED_GPU_FRAMEWORKS.get(full_framework_version(version))
+            if py is not None:
+                sm["py_version"] = py
+        return {**data, "sagemaker": sm}
 
     @model_validator(mode="after")
     def _channel_names(self) -> JobSpec:

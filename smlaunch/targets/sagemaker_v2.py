@@ -19,7 +19,7 @@ OWNED_KEYS: dict[str, str] = {
     "entry_point": "smlaunch's built-in GPT-2 entry point",
     "source_dir": "smlaunch's built-in GPT-2 entry point",
     "dependencies": "smlaunch's built-in GPT-2 entry point",
-    "distribution": "`smp:`",
+    "distribution": "`engine:` and `smp:`",
     "hyperparameters": "`training:` and `model:`",
     "instance_type": "`cluster.instance_type`",
     "instance_count": "`cluster.instance_count`",
@@ -46,8 +46,8 @@ OWNED_KEYS: dict[str, str] = {
     "checkpoint_local_path": "smlaunch (/opt/ml/checkpoints, the entry point's contract)",
     "base_job_name": "`name`",
     "metric_definitions": "smlaunch (metrics parsed from the entry point's step line)",
-    "debugger_hook_config": "smlaunch (off for SMP v1, as AWS's notebooks do)",
-    "disable_profiler": "smlaunch (off for SMP v1, as AWS's notebooks do)",
+    "debugger_hook_config": "smlaunch (off, as AWS's SMP notebooks do)",
+    "disable_profiler": "smlaunch (off, as AWS's SMP notebooks do)",
 }
 
 METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
@@ -56,8 +56,9 @@ METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
 )
 """SageMaker metrics from the entry point's per-step log line (docs/entrypoint-contract.md)."""
 
-ENGINES = ("smp",)
-"""Engines this target can launch: SMP v1 (``smdistributed.modelparallel`` under MPI)."""
+ENGINES = ("smp", "torch")
+"""Engines this target can launch: SMP v1 (``smdistributed.modelparallel`` under MPI) and the PyTorch-native
+engine (the toolkit's TorchDistributedRunner: torchrun)."""
 
 
 def owned_key_hint(key: str) -> str:
@@ -79,7 +80,10 @@ def refuse_owned_keys(extra: dict[str, Any]) -> None:
 
 
 def distribution(request: LaunchRequest) -> dict[str, Any]:
-    """The estimator's ``distribution`` for SMP v1: modelparallel with its parameters, plus the MPI launcher."""
+    """The estimator's ``distribution``: for SMP v1 modelparallel with its parameters plus the MPI launcher; for
+    the torch engine torchrun (``torch_distributed``), one process per GPU, no ``mpi`` or ``smdistributed``."""
+    if request.engine == "torch":
+        return {"torch_distributed": {"enabled": True}}
     return {
         "smdistributed": {"modelparallel": {"enabled": True, "parameters": dict(request.mp_parameters)}},
         "mpi": {

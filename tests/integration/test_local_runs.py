@@ -44,6 +44,7 @@ def smlaunch(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Complete
         ("gpt2-10b", 4, 4, 1),
         ("gpt2-30b", 8, 8, 1),
         ("gpt2-60b", 16, 8, 2),
+        ("gpt2-30b-p5", 8, 1, 8),  # engine: torch, the toolkit's torchrun options
     ],
 )
 def test_reference_template_runs_shrunk_with_its_layout(tmp_path, preset, ranks, tp, pp):
@@ -57,6 +58,7 @@ def test_reference_template_runs_shrunk_with_its_layout(tmp_path, preset, ranks,
     assert run.metrics["layout"] == {"tp": tp, "pp": pp, "dp": 1}
     assert run.metrics["steps"] == 2 and [s["step"] for s in run.steps] == [1, 2]
     assert len(run.metrics["peak_mem_gib_per_rank"]) == ranks
+    assert ("--nnodes" in run.plan.command()) is (spec.engine == "torch")
     print(f"\n{preset}: {ranks} ranks, 2 steps, {wall:.1f}s wall")
 
 

@@ -187,7 +187,7 @@ def test_dry_run_and_recording_backend_go_through_the_same_adapter(aws_env):
     assert sent["Tags"] == estimator["tags"]
 
 
-@pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b"])
+@pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b", "gpt2-xl-p5", "gpt2-30b-p5"])
 def test_golden_create_training_job(preset, aws_env):
     """The CreateTrainingJob request of each reference template (SMLAUNCH_UPDATE_GOLDEN=1 regenerates)."""
     spec = load_spec(yaml.safe_load(starter(preset)), [f"sagemaker.role={ROLE}", f"sagemaker.region={REGION}"])
@@ -195,6 +195,36 @@ def test_golden_create_training_job(preset, aws_env):
     text = json.dumps(dry.request, indent=2, sort_keys=True, default=str)
     text = text.replace(dry.job_name, "<job-name>").replace(f"sagemaker-{REGION}-123456789012", "<bucket>")
     assert_golden(GOLDEN / f"{preset}.json", text + "\n")
+
+
+def test_the_torch_engine_submits_a_torchrun_job_through_the_sdks_own_validation(aws_env):
+    """engine: torch on 4 x p5: the SDK's torch_distributed checks pass (GPU instance, framework 2.8.0 in its list,
+    py312), and moto stores one job launched by torchrun with no SMP or MPI in it."""
+    make_bucket()
+    spec = spec_for("gpt2-30b-p5", "cluster.instance_type=ml.p5.48xlarge", f"data.train=s3://{BUCKET}/tokens/")
+    handle = jobs.submit(spec, backend=backend(), force=True)
+    job = client("sagemaker").describe_training_job(TrainingJobName=handle.name)
+    hp = job["HyperParameters"]
+    assert hp["sagemaker_torch_distributed_enabled"] == "true"
+    assert not {k for k in hp if k.startswith(("mp_", "sagemaker_mpi", "sagemaker_distributed_dataparallel"))}
+    assert hp["engine"] == '"torch"' and hp["pipeline_parallel_degree"] == "8" and hp["bf16"] == "1"
+    assert job["ResourceConfig"]["InstanceType"] == "ml.p5.48xlarge" and job["ResourceConfig"]["InstanceCount"] == 4
+    image = job["AlgorithmSpecification"]["TrainingImage"]
+    assert image.endswith(":2.8.0-gpu-py312") and "pytorch-training" in image
+    jobs_listed = client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    assert [j["TrainingJobName"] for j in jobs_listed] == [handle.name]
+
+
+def test_the_sdk_itself_refuses_an_alias_that_eng004_refuses(aws_env):
+    """ENG004 says the SDK compares the raw framework_version string: the SDK, asked directly, raises on "2.8"."""
+    from sagemaker.pytorch import PyTorch
+
+    with pytest.raises(ValueError, match="framework_version"):
+        PyTorch(
+            entry_point="train_gpt2.py", source_dir=str(entrypoints_dir()), role=ROLE, framework_version="2.8",
+            py_version="py312", instance_type="ml.p5.48xlarge", instance_count=1,
+            distribution={"torch_distributed": {"enabled": True}},
+        )  # fmt: skip
 
 
 def test_retry_after_connection_error_creates_exactly_one_job(aws_env):

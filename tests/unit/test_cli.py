@@ -38,7 +38,7 @@ FROZEN_CLI = {
     "render": ["file", "output_format", "overrides"],
     "estimate": ["file", "output_format", "overrides"],
     "plan": [
-        "global_batch", "instance_count", "instance_type", "max_steps", "model", "output", "output_format",
+        "engine", "global_batch", "instance_count", "instance_type", "max_steps", "model", "output", "output_format",
         "seq_length", "top", "vary_batch",
     ],
     "submit": ["dry_run", "file", "force", "job_name", "max_cost", "overrides", "wait", "yes"],

@@ -20,6 +20,8 @@ from smlaunch.spec.findings import Finding, cli_fix, fix_overrides
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, rule_ids
 from tests.unit.test_rules import BASE, FAILING
+from tests.unit.test_rules_engine import FAILING as FAILING_ENGINE
+from tests.unit.test_rules_engine import TORCH_BASE
 from tests.unit.test_rules_smp_docs import FAILING as FAILING_DOCS
 
 MEMORY = [  # (overrides of BASE that do not fit, a part of the fix)
@@ -36,8 +38,8 @@ NOT_BY_SET = {"JOB007", "JOB008"}
 """Rules whose only fix is to remove a key (``remove sagemaker.environment.X``): no ``--set`` makes it."""
 
 
-def _failing_spec(overrides):
-    return load_spec(copy.deepcopy(BASE), overrides)
+def _failing_spec(overrides, base=BASE):
+    return load_spec(copy.deepcopy(base), overrides)
 
 
 def _findings(rule_id, spec):
@@ -46,10 +48,11 @@ def _findings(rule_id, spec):
     return RULES[rule_id](spec, resolve(spec))
 
 
-CASES = [(rule_id, overrides, field) for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS]] + [
-    ("MEM001", {"smp.fp16": True, **overrides}, None)
-    for overrides, _ in MEMORY  # BASE trains in fp32
-]
+CASES = (
+    [(rule_id, overrides, field, BASE) for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS]]
+    + [(rule_id, overrides, field, TORCH_BASE) for rule_id, overrides, _, field, _, _ in FAILING_ENGINE]
+    + [("MEM001", {"smp.fp16": True, **overrides}, None, BASE) for overrides, _ in MEMORY]  # BASE trains in fp32
+)
 
 
 def _set_args(text: str) -> list[str]:
@@ -57,9 +60,11 @@ def _set_args(text: str) -> list[str]:
     return [shlex.split(arg)[0] for arg in re.findall(r"--set ((?:'[^']*'|[^\s'()])+)", text)]
 
 
-@pytest.mark.parametrize(("rule_id", "overrides", "field"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_every_cli_fix_pasted_back_removes_the_finding(rule_id, overrides, field):
-    spec = _failing_spec(overrides)
+@pytest.mark.parametrize(
+    ("rule_id", "overrides", "field", "base"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_every_cli_fix_pasted_back_removes_the_finding(rule_id, overrides, field, base):
+    spec = _failing_spec(overrides, base)
     found = [f for f in _findings(rule_id, spec) if field is None or f.field == field]
     assert found, f"{rule_id} does not fire for {overrides}"
     finding = found[0]

@@ -70,7 +70,7 @@ def test_environment_follows_the_contract(plan):
 
 def test_command_is_torchrun_with_the_toolkit_argv(plan):
     cmd = plan.command()
-    assert cmd[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "16"]
+    assert cmd[1:6] == ["-m", "torch.distributed.run", "--nproc-per-node", "16", "--standalone"]
     script = cmd.index("train_gpt2.py")
     args = cmd[script + 1 :]
     assert args[args.index("--tensor_parallel_degree") + 1] == "8"
@@ -179,3 +179,46 @@ def test_docker_mode_without_docker_says_what_is_missing(plan):
 def test_plan_local_touches_nothing(tmp_path):
     plan_local(template("gpt2-tiny-local"), run_dir=tmp_path / "run", num_gpus=0)
     assert not (tmp_path / "run").exists()
+
+
+def torch_plan(tmp_path, instance_type="ml.p5.48xlarge"):
+    spec = load_spec(
+        yaml.safe_load(starter("gpt2-tiny-local")),
+        {"engine": "torch", "cluster.instance_type": instance_type, "sagemaker.region": "eu-west-1"},
+    )
+    return plan_local(spec, run_dir=tmp_path / "run", num_gpus=0)
+
+
+def test_the_torch_engine_is_launched_as_the_toolkits_torchrun(tmp_path):
+    plan = torch_plan(tmp_path)
+    cmd = plan.command()
+    assert cmd[1:8] == ["-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "4", "--standalone"]
+    args = cmd[cmd.index("train_gpt2.py") + 1 :]
+    assert args[args.index("--engine") + 1] == "torch"
+    assert "--mp_parameters" not in args and not any(a.startswith("--sagemaker_") for a in args)
+    hps = plan.container.hyperparameters
+    assert hps["sagemaker_torch_distributed_enabled"] == "true"
+    assert not {k for k in hps if k.startswith(("sagemaker_mpi", "mp_", "sagemaker_distributed"))}
+    env = plan.environment({})
+    assert (env["FI_PROVIDER"], env["FI_EFA_USE_DEVICE_RDMA"], env["RDMAV_FORK_SAFE"]) == ("efa", "1", "1")
+    assert (env["NCCL_SOCKET_IFNAME"], env["NCCL_PROTO"]) == ("eth0", "simple")
+    assert json.loads(env["SM_FRAMEWORK_PARAMS"]) == {
+        "sagemaker_torch_distributed_enabled": True,
+        "sagemaker_instance_type": "ml.p5.48xlarge",
+    }
+
+
+def test_efa_variables_follow_the_instance_type(tmp_path):
+    g5 = torch_plan(tmp_path, "ml.g5.12xlarge").environment({})
+    assert "FI_PROVIDER" not in g5 and "FI_EFA_USE_DEVICE_RDMA" not in g5 and g5["NCCL_PROTO"] == "simple"
+    big = ct.torch_distributed_environment(ct.resource_config("ml.g5.48xlarge"))
+    assert big["FI_PROVIDER"] == "efa" and "FI_EFA_USE_DEVICE_RDMA" not in big
+
+
+def test_several_hosts_name_the_first_as_master_and_rank_each_host():
+    options = [ct.torchrun_options(ct.resource_config("ml.p5.48xlarge", hosts=4, current=i), processes_per_host=8)
+               for i in range(4)]  # fmt: skip
+    assert options[0] == ["--nnodes", "4", "--nproc_per_node", "8", "--master_addr", "algo-1", "--master_port", "7777",
+                          "--node_rank", "0"]  # fmt: skip
+    assert [o[-1] for o in options] == ["0", "1", "2", "3"] and {o[5] for o in options} == {"algo-1"}
+    assert ct.resource_config("ml.p5.48xlarge", hosts=4, current=2)["current_host"] == "algo-3"

@@ -82,7 +82,7 @@ def test_plan_rows_are_ranked(spec60):
     assert len(rows) == len(result.candidates)
     ranks = [int(re.sub("<.*?>", "", re.findall(r"<td[^>]*>(.*?)</td>", r)[0])) for r in rows]
     assert ranks == list(range(1, len(rows) + 1))
-    speeds = [float(re.sub("<.*?>", "", re.findall(r"<td[^>]*>(.*?)</td>", r)[11]).replace(",", "")) for r in rows]
+    speeds = [float(re.sub("<.*?>", "", re.findall(r"<td[^>]*>(.*?)</td>", r)[12]).replace(",", "")) for r in rows]
     assert speeds == sorted(speeds, reverse=True)
     assert html.count('<tr style="background:#e8f5e9">') == 1  # the best row is highlighted
     assert f"{result.considered:,}</b> configurations considered" in html

@@ -23,7 +23,7 @@ from smlaunch.cli import main
 from smlaunch.spec.rules import RULES
 from smlaunch.templates import STARTERS, starter
 
-VERDICTS = {*RULES, "MEM001", "MEM002", "RUN001", "HOST001"}  # the rulebook plus the cost model's verdicts
+VERDICTS = {*RULES, "MEM001", "MEM002", "RUN001", "HOST001", "PCI001"}  # the rulebook plus the cost model's verdicts
 TEMPLATES = {name: yaml.safe_load(starter(name)) for name in STARTERS}
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -164,3 +164,37 @@ def test_plan_keeps_ten_percent_of_gpu_memory_free():
     limit = 40.0 * (1 - PLAN_HEADROOM)
     assert all(c.estimate.memory.total_gib <= limit for c in result.candidates)
     assert max(c.estimate.memory.total_gib for c in result.candidates) > 30  # the margin binds, not just passes
+
+
+def test_auto_plans_every_engine_of_the_instance_and_ranks_them_together():
+    both = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=10)
+    assert {o.engine for o in both.feasible} == {"smp", "torch"}
+    keys = [(c.estimate.time_s, c.estimate.cost_usd) for c in both.candidates]
+    assert keys == sorted(keys)
+    for engine in ("smp", "torch"):
+        only = plan("gpt2-xl", instance_type="ml.p4d.24xlarge", instance_count=1, top=3, engine=engine)
+        assert {o.engine for o in only.feasible} == {engine}
+        assert {c.spec.get("engine", "smp") for c in only.candidates} == {engine}
+        assert len(only.feasible) < len(both.feasible)
+
+
+@pytest.mark.parametrize(
+    ("model", "instance_type", "count"), [("gpt2-30b", "ml.p5.48xlarge", 4), ("gpt2-xl", "ml.g5.12xlarge", 1)]
+)
+def test_plans_exist_where_only_the_torch_engine_runs(tmp_path, model, instance_type, count):
+    out = tmp_path / "planned.yaml"
+    args = ["plan", "--model", model, "--instance-type", instance_type, "--instance-count", str(count), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    written = load_spec(str(out))
+    assert written.engine == "torch" and "ddp" not in written.smp.model_fields_set
+    report = check(written)
+    assert report.findings == (), [(f.rule, f.message) for f in report.findings]
+    assert estimate(written).fits_with_margin
+    assert result.output.splitlines()[1].split()[:2] == ["#", "engine"] and " torch " in result.output
+
+
+def test_an_engine_that_does_not_run_on_the_instance_exits_1_naming_the_one_that_does():
+    code = main(["plan", "--model", "gpt2-xl", "--instance-type", "ml.p5.48xlarge", "--instance-count", "1",
+                 "--engine", "smp"])  # fmt: skip
+    assert code == 1

@@ -57,11 +57,13 @@ def test_the_table_reads_in_80_columns(result_30b):
     assert max(map(len, lines)) <= 80
 
 
-def test_when_a_rule_removes_everything_the_error_names_it():
+def test_an_engine_that_does_not_run_on_the_instance_is_refused_with_the_one_that_does():
     with pytest.raises(PlanError) as info:
-        api.plan("gpt2-xl", instance_type="ml.g5.12xlarge", instance_count=1)
-    assert "SMP v1" in info.value.message and "(CLU002," in info.value.message
-    assert "ml.g4dn.12xlarge" in (info.value.fix or "")
+        api.plan("gpt2-xl", instance_type="ml.g5.12xlarge", instance_count=1, engine="smp")
+    assert info.value.message == "engine smp does not run on ml.g5.12xlarge"
+    assert info.value.fix == "use --engine torch, which runs on it"
+    with pytest.raises(PlanError, match=r"engine torch does not run on ml\.p3dn\.24xlarge"):
+        api.plan("gpt2-xl", instance_type="ml.p3dn.24xlarge", instance_count=1, engine="torch")
 
 
 def test_a_written_plan_validates_without_warnings(tmp_path):

@@ -28,3 +28,37 @@ def test_ci_runs_the_readme_test_command():
 
 def test_cpu_constraints_pin_torch():
     assert "torch==2.13.0" in ROOT.joinpath("constraints-cpu.txt").read_text().split()
+
+
+def engine_example() -> tuple[dict, dict]:
+    """The README's side-by-side ``before`` / ``after`` job.yaml of the engine switch, each column parsed."""
+    import yaml
+
+    section = ROOT.joinpath("README.md").read_text().split("### Two engines, one file", 1)[1]
+    block = re.search(r"```yaml\n(.+?)\n```", section, flags=re.S).group(1).splitlines()[1:]  # past the titles
+    split = block[0].index("name:", 1)
+    columns = ((0, split), (split, None))
+    return tuple(yaml.safe_load("\n".join(line[a:b].rstrip() for line in block)) for a, b in columns)
+
+
+def test_the_engine_switch_example_is_the_30b_reference_before_and_a_clean_torch_job_after():
+    import copy
+
+    import yaml
+
+    import smlaunch
+    from smlaunch.templates import starter
+
+    before, after = engine_example()
+    reference = yaml.safe_load(starter("gpt2-30b"))
+    for section in ("cluster", "smp"):
+        assert before[section].items() <= reference[section].items(), section
+    assert before["name"] == reference["name"] and "engine" not in before
+    moved = copy.deepcopy(reference)
+    moved["engine"] = after["engine"]
+    moved["cluster"].update(after["cluster"])
+    moved["smp"] = after["smp"]
+    report = smlaunch.validate(moved)
+    assert report.findings == (), [(f.rule, f.message) for f in report.findings]
+    one_line = smlaunch.validate({**copy.deepcopy(reference), "engine": "torch"})  # the same p4d, engine only
+    assert report.valid and one_line.valid and [f.rule for f in one_line.findings] == ["ENG001"]

@@ -117,7 +117,8 @@ def test_extra_estimator_kwargs_pass_through_but_owned_keys_are_refused(tmp_path
     assert request.extra_target_kwargs == {"keep_alive_period_in_seconds": 60}
     assert sagemaker_v2.estimator_kwargs(request)["keep_alive_period_in_seconds"] == 60
     spec = spec_of("gpt2-30b", tmp_path, ["sagemaker.extra_estimator_kwargs={distribution: {}}"])
-    with pytest.raises(RenderError, match=r"`distribution` is controlled by smlaunch \(set it under `smp:`\)"):
+    owned = r"`distribution` is controlled by smlaunch \(set it under `engine:` and `smp:`\)"
+    with pytest.raises(RenderError, match=owned):
         render(spec)
 
 

@@ -50,7 +50,8 @@ FAILING = [
         "error",
         "cluster.instance_type",
         "ml.p5.48xlarge: SMP v1 has no p5 support; the SageMaker SDK raises",
-        "set cluster.instance_type: ml.p4d.24xlarge (or ml.p4de.24xlarge for 80 GB A100s), or move to SMP v2",
+        "set engine: torch (the PyTorch-native engine runs on p5), or cluster.instance_type: ml.p4d.24xlarge "
+        "(ml.p4de.24xlarge for 80 GB A100s)",
     ),
     (
         "CLU002",
@@ -58,7 +59,8 @@ FAILING = [
         "error",
         "cluster.instance_type",
         "ml.g5.48xlarge is not supported by SMP v1 (supported: ml.p4d.24xlarge,",
-        "set cluster.instance_type: ml.p3dn.24xlarge (8 x V100-SXM2-32GB)",
+        "set engine: torch (the PyTorch-native engine runs on ml.g5.48xlarge), or cluster.instance_type: "
+        "ml.p3dn.24xlarge (8 x V100-SXM2-32GB)",
     ),
     (
         "CLU003",
@@ -459,8 +461,8 @@ FAILING = [
         {"sagemaker.extra_estimator_kwargs.distribution": {"mpi": {}}},
         "error",
         "sagemaker.extra_estimator_kwargs.distribution",
-        "`distribution` is controlled by smlaunch (set it under `smp:`)",
-        "remove sagemaker.extra_estimator_kwargs.distribution; set it under `smp:`",
+        "`distribution` is controlled by smlaunch (set it under `engine:` and `smp:`)",
+        "remove sagemaker.extra_estimator_kwargs.distribution; set it under `engine:` and `smp:`",
     ),
     (
         "JOB007",
@@ -569,10 +571,11 @@ def test_rule_passes(rule_id, overrides):
 
 
 def test_every_rule_has_a_failing_and_a_passing_case():
+    from tests.unit import test_rules_engine as engine  # the engine rules judge an engine: torch base
     from tests.unit import test_rules_smp_docs as more  # the rules from the SMP-docs audit keep their cases there
 
-    assert {c[0] for c in FAILING + more.FAILING} == set(OURS)
-    assert {c[0] for c in PASSING + more.PASSING} == set(OURS)
+    assert {c[0] for c in FAILING + more.FAILING + engine.FAILING} == set(OURS)
+    assert {c[0] for c in PASSING + more.PASSING + engine.PASSING} == set(OURS)
 
 
 def test_every_rule_is_reported_by_check_on_its_failing_case():
@@ -586,7 +589,7 @@ def test_every_rule_is_reported_by_check_on_its_failing_case():
         if rule_id not in {f.rule for f in check(spec_of(overrides), select=OURS).findings}
     ]
     assert missed == []
-    assert {c[0] for c in cases} == set(OURS)
+    assert {c[0] for c in cases} == {r for r in OURS if not r.startswith("ENG")}  # ENG: test_rules_engine.py
 
 
 def test_base_has_no_findings():

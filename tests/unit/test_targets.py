@@ -98,7 +98,7 @@ def test_the_adapter_refuses_what_it_cannot_launch():
     request = render(spec_of())
     with pytest.raises(RenderError, match="`role` is controlled by smlaunch"):
         sagemaker_v2.estimator_kwargs(dataclasses.replace(request, extra_target_kwargs={"role": "x"}))
-    with pytest.raises(RenderError, match="launches engine smp, not 'torchrun'"):
+    with pytest.raises(RenderError, match="launches engine smp or torch, not 'torchrun'"):
         sagemaker_v2.estimator_kwargs(dataclasses.replace(request, engine="torchrun"))
 
 

@@ -143,3 +143,64 @@ def test_building_the_whole_model_on_every_process_must_fit_the_host():
         _60b("cluster.instance_type=ml.p3dn.24xlarge", "smp.delayed_parameter_initialization=true")
     )
     assert not [f for f in fixed.findings if f.rule == "HOST001"]
+
+
+def _torch_job(*overrides):
+    import yaml
+
+    from smlaunch.spec.load import load_spec
+    from smlaunch.templates import starter
+
+    return load_spec(yaml.safe_load(starter("gpt2-xl-p5")), list(overrides))
+
+
+G5_TP4 = ("cluster.instance_type=ml.g5.12xlarge", "model.preset=gpt2-large", "smp.tensor_parallel_degree=4",
+          "smp.microbatches=1", "training.batch_size=8", "training.activation_checkpointing=each",
+          "training.max_steps=2000")  # fmt: skip
+
+
+def test_tensor_parallelism_over_pcie_is_a_warning_with_its_share_and_a_checked_faster_layout():
+    from smlaunch import validation
+    from smlaunch.costmodel import estimate
+    from smlaunch.spec.findings import fix_overrides
+
+    spec = _torch_job(*G5_TP4)
+    est = estimate(spec)
+    (pcie,) = [f for f in validation.validate(spec).findings if f.rule == "PCI001"]
+    share = est.throughput.tp_comm_s / est.throughput.step_time_s
+    assert pcie.severity == "warning" and pcie.field == "smp.tensor_parallel_degree"
+    assert "A10G has no NVLink" in pcie.message and f"({100 * share:.0f}%)" in pcie.message
+    assert f"${share * est.cost_usd:,.2f} of its ${est.cost_usd:,.2f}" in pcie.message
+    (change,) = fix_overrides(pcie.fix)
+    fixed = _torch_job(*G5_TP4, *change)
+    assert not [f for f in validation.validate(fixed).findings if f.rule in ("PCI001", "MEM001", "MEM002")]
+    assert estimate(fixed).throughput.tokens_per_s > est.throughput.tokens_per_s
+
+
+def test_no_pcie_warning_on_nvlink_or_for_a_short_run():
+    from smlaunch import validation
+
+    nvlink = _torch_job(*G5_TP4[1:], "cluster.instance_type=ml.p4d.24xlarge")
+    short = _torch_job(*G5_TP4, "training.max_steps=5")
+    for spec in (nvlink, short):
+        assert not [f for f in validation.validate(spec).findings if f.rule == "PCI001"]
+
+
+def test_the_native_engine_builds_the_whole_model_in_fp32_on_every_process():
+    """entrypoints/train_gpt2.py build_native: 4 B/param on the host per process, whatever the precision."""
+    import yaml
+
+    from smlaunch import validation
+    from smlaunch.spec.load import load_spec
+    from smlaunch.templates import starter
+
+    job = yaml.safe_load(starter("gpt2-30b-p5"))
+    (over,) = [
+        f
+        for f in validation.validate(load_spec(job, ["cluster.instance_type=ml.g5.48xlarge"])).findings
+        if f.rule == "HOST001"
+    ]
+    assert over.severity == "error" and over.field == "cluster.instance_type"
+    assert "8 x 111.6 GiB = 893 GiB of the 768 GiB of ml.g5.48xlarge" in over.message
+    assert over.fix == "set cluster.instance_type: ml.p4d.24xlarge (1,152 GiB of host memory)"
+    assert not [f for f in validation.validate(load_spec(job)).findings if f.rule == "HOST001"]  # 2,048 GiB

@@ -6,9 +6,10 @@ that shows the arithmetic, and the smallest fix as YAML-ish text. :func:`check` 
 computed once), fills rule id, severity and YAML line, and returns a :class:`Report`, errors first.
 
 Groups: ``CLU`` cluster and instance, ``SMP`` SMP v1 parameters and parallel arithmetic, ``MOD`` model shape
-vs degrees, ``JOB`` framework, spot, data and estimator settings. The memory verdict (``MEM``) is the cost
-model's (:mod:`smlaunch.costmodel.fixes`); :func:`smlaunch.validation.validate` composes the two, so the
-rulebook never imports the cost model.
+vs degrees, ``JOB`` framework, spot, data and estimator settings, ``ENG`` what ``engine: torch`` needs. A rule
+names the engines it is about (``engines=``); SMP v1's own rules are silent under ``engine: torch``. The memory
+verdict (``MEM``) is the cost model's (:mod:`smlaunch.costmodel.fixes`); :func:`smlaunch.validation.validate`
+composes the two, so the rulebook never imports the cost model.
 Sources: smp-v1.md §3, §4.3, §5, §9 and AWS's "model parallel best practices" page.
 """
 
@@ -28,6 +29,7 @@ from smlaunch.spec.rules import parallel  # noqa: F401
 from smlaunch.spec.rules import sharding  # noqa: F401
 from smlaunch.spec.rules import model  # noqa: F401
 from smlaunch.spec.rules import job  # noqa: F401
+from smlaunch.spec.rules import engine  # noqa: F401
 # isort: on
 
 __all__ = ["RULES", "Rule", "check", "hit", "rule", "rule_ids"]

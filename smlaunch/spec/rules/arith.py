@@ -9,22 +9,7 @@ import re
 from collections.abc import Iterable
 
 from smlaunch.catalog import INSTANCES, Instance
-
-FRAMEWORK_ALIASES: dict[str, str] = {
-    # The SDK's own short names for PyTorch training images: sagemaker-python-sdk (2.257.7)
-    # src/sagemaker/image_uri_config/pytorch.json, "training" -> "version_aliases" (image_uris._version_for_config
-    # resolves them). AWS's GPT-2 notebook passes "1.12", i.e. 1.12.1. "2.0" is 2.0.1, which has no SMP v1 DLC.
-    "0.4": "0.4.0", "1.0": "1.0.0", "1.1": "1.1.0", "1.2": "1.2.0", "1.3": "1.3.1", "1.4": "1.4.0",
-    "1.5": "1.5.0", "1.6": "1.6.0", "1.7": "1.7.1", "1.8": "1.8.1", "1.9": "1.9.1", "1.10": "1.10.2",
-    "1.11": "1.11.0", "1.12": "1.12.1", "1.13": "1.13.1", "2.0": "2.0.1", "2.1": "2.1.0", "2.2": "2.2.0",
-    "2.3": "2.3.0", "2.4": "2.4.0", "2.5": "2.5.1", "2.6": "2.6.0", "2.7": "2.7.1", "2.8": "2.8.0",
-}  # fmt: skip
-
-
-def full_framework_version(version: str) -> str:
-    """``1.12`` -> ``1.12.1``: the full PyTorch version the SDK picks for an alias; other values unchanged."""
-    return FRAMEWORK_ALIASES.get(version.strip(), version.strip())
-
+from smlaunch.engines import FRAMEWORK_ALIASES, full_framework_version  # noqa: F401 (the rules' names for them)
 
 _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "CREDENTIALS")
 _SECRET_COMPOUNDS = {
@@ -77,9 +62,12 @@ def smallest_count_for(multiple_of: int, gpus_per_node: int, at_least: int) -> i
     return -(-at_least // step) * step
 
 
-def alternative_instance(current: Instance | None, *, need_efa: bool = False) -> Instance:
-    """An SMP v1 instance like ``current``: same GPU count if possible, the least GPU memory not below it."""
-    pool = [i for i in INSTANCES.values() if i.smp_v1 and (i.efa or not need_efa)]
+def alternative_instance(current: Instance | None, *, need_efa: bool = False, engine: str = "smp") -> Instance:
+    """An instance of ``engine`` like ``current``: same GPU count if possible, the least GPU memory not below it."""
+    from smlaunch.engines import torch_runs_on
+
+    runs = (lambda i: i.smp_v1) if engine == "smp" else (lambda i: torch_runs_on(i.name))
+    pool = [i for i in INSTANCES.values() if runs(i) and (i.efa or not need_efa)]
     if current is not None:
         same = [i for i in pool if i.num_gpus == current.num_gpus]
         pool = same or pool

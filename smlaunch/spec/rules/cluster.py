@@ -6,10 +6,11 @@ import difflib
 from collections.abc import Iterator
 
 from smlaunch.catalog import INSTANCES
+from smlaunch.engines import torch_runs_on
 from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
-from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.spec.rules.registry import SMP_ONLY, Hit, hit, rule
 
 
 @rule("CLU001", "instance-known", "error")
@@ -27,7 +28,7 @@ def _instance_known(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("CLU002", "instance-supports-smp-v1", "error")
+@rule("CLU002", "instance-supports-smp-v1", "error", engines=SMP_ONLY)
 def _instance_smp_v1(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """SMP v1 runs only on p3.16xlarge, p3dn, p4d, p4de and g4dn.12xlarge."""
     inst = lay.instance
@@ -38,15 +39,19 @@ def _instance_smp_v1(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
             "cluster.instance_type",
             f"{inst.name}: SMP v1 has no p5 support; the SageMaker SDK raises 'SMModelParallel and "
             "SMDataParallel currently do not support p5 instances'",
-            "set cluster.instance_type: ml.p4d.24xlarge (or ml.p4de.24xlarge for 80 GB A100s), or move to SMP v2",
+            "set engine: torch (the PyTorch-native engine runs on p5), or cluster.instance_type: ml.p4d.24xlarge "
+            "(ml.p4de.24xlarge for 80 GB A100s)",
         )
         return
     alt = fx.alternative_instance(inst)
     supported = ", ".join(i.name for i in INSTANCES.values() if i.smp_v1)
+    move = f"cluster.instance_type: {alt.name} ({alt.num_gpus} x {alt.gpu.name})"
     yield hit(
         "cluster.instance_type",
         f"{inst.name} is not supported by SMP v1 (supported: {supported})",
-        f"set cluster.instance_type: {alt.name} ({alt.num_gpus} x {alt.gpu.name})",
+        f"set engine: torch (the PyTorch-native engine runs on {inst.name}), or {move}"
+        if torch_runs_on(inst.name)
+        else f"set {move}",
     )
 
 
@@ -83,7 +88,7 @@ def _multi_node_efa(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """A multi-node job wants an instance with EFA."""
     inst = lay.instance
     if inst is not None and lay.num_nodes > 1 and not inst.efa:
-        alt = fx.alternative_instance(inst, need_efa=True)
+        alt = fx.alternative_instance(inst, need_efa=True, engine=spec.engine)
         yield hit(
             "cluster.instance_type",
             f"instance_count({lay.num_nodes}) x {inst.name}, which has no EFA ({inst.network_gbps:g} Gbit/s): "

@@ -9,7 +9,7 @@ from smlaunch.catalog import SUPPORTED_FRAMEWORKS
 from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
-from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.spec.rules.registry import SMP_ONLY, Hit, hit, rule
 from smlaunch.targets.sagemaker_v2 import OWNED_KEYS
 
 FEATURES: tuple[tuple[str, tuple[int, int], Callable[[JobSpec], bool]], ...] = (
@@ -46,7 +46,7 @@ def _framework_named(fw: str) -> str:
     return f"{fw} (the SDK's alias for {full})" if full != fw else fw
 
 
-@rule("JOB001", "framework-supported", "error")
+@rule("JOB001", "framework-supported", "error", engines=SMP_ONLY)
 def _framework(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """(framework_version, py_version) must be one of the SMP v1 PyTorch DLCs; SDK aliases (1.12) count as their
     full version (sagemaker-python-sdk image_uri_config/pytorch.json, training "version_aliases")."""
@@ -70,7 +70,7 @@ def _framework(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("JOB002", "smp-feature-version", "error")
+@rule("JOB002", "smp-feature-version", "error", engines=SMP_ONLY)
 def _feature_version(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Features need a minimum smdistributed-modelparallel version, fixed by framework_version (aliases resolved)."""
     fw = spec.sagemaker.framework_version

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
-from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.spec.rules.registry import SMP_ONLY, Hit, hit, rule
 from smlaunch.spec.rules.topology import count_for_rdp, divides, dp_formula, per_node, rdp_formula, tp_nodes
 
 
@@ -91,7 +91,7 @@ def _placement_spread(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP006", "placement-sdk-name", "error")
+@rule("SMP006", "placement-sdk-name", "error", engines=SMP_ONLY)
 def _placement_permutation(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """SDK v2 accepts only `cluster` and `spread` as placement_strategy, not D/P/T permutations."""
     strategy = spec.smp.placement_strategy
@@ -113,7 +113,7 @@ def _placement_permutation(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     )
 
 
-@rule("SMP007", "prescaled-batch-tp-pp", "warning")
+@rule("SMP007", "prescaled-batch-tp-pp", "warning", engines=SMP_ONLY)
 def _prescaled(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Combine tensor and pipeline parallelism with prescaled_batch."""
     if lay.tp > 1 and lay.pp > 1 and not spec.smp.prescaled_batch:
@@ -152,9 +152,11 @@ def _active_microbatches(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP010", "microbatches-need-pipeline", "warning")
+@rule("SMP010", "microbatches-need-pipeline", "warning", engines=SMP_ONLY)
 def _microbatches_without_pp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """microbatches > 1 without pipeline parallelism overlaps nothing."""
+    """microbatches > 1 without pipeline parallelism overlaps nothing. SMP v1 only: under ``engine: torch`` the
+    microbatches of one stage are gradient accumulation (entrypoints/parallelize.py), the native way to train a
+    batch whose activations do not fit at once."""
     if lay.microbatches > 1 and lay.pp == 1:
         yield hit(
             "smp.microbatches",
@@ -176,7 +178,7 @@ def _offload_checkpointing(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP012", "offload-needs-microbatches", "error")
+@rule("SMP012", "offload-needs-microbatches", "error", engines=SMP_ONLY)
 def _offload_microbatches(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """offload_activations needs microbatches > 1 and active_microbatches > 1 (GEN, `offload_activations`).
 
@@ -204,7 +206,7 @@ def _offload_microbatches(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP013", "offload-needs-pipeline", "warning")
+@rule("SMP013", "offload-needs-pipeline", "warning", engines=SMP_ONLY)
 def _offload_pipeline(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """offload_activations pays off only with pipeline parallelism."""
     if spec.smp.offload_activations and lay.pp == 1:
@@ -216,7 +218,7 @@ def _offload_pipeline(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP014", "activation-loading-horizon", "error")
+@rule("SMP014", "activation-loading-horizon", "error", engines=SMP_ONLY)
 def _loading_horizon(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """activation_loading_horizon must be > 0."""
     horizon = spec.smp.activation_loading_horizon
@@ -228,7 +230,7 @@ def _loading_horizon(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP015", "shard-optimizer-needs-dp", "error")
+@rule("SMP015", "shard-optimizer-needs-dp", "error", engines=SMP_ONLY)
 def _shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """shard_optimizer_state needs data-parallel ranks (dp > 1) to shard over.
 
@@ -245,7 +247,7 @@ def _shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP016", "model-data-parallel-needs-ddp", "error")
+@rule("SMP016", "model-data-parallel-needs-ddp", "error", engines=SMP_ONLY)
 def _hybrid_ddp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """ddp must be true when model and data parallelism mix: tp > 1, or pp > 1 with several replicas (rdp > 1).
 
@@ -268,7 +270,7 @@ def _hybrid_ddp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP017", "ddp-options-need-ddp", "error")
+@rule("SMP017", "ddp-options-need-ddp", "error", engines=SMP_ONLY)
 def _ddp_options(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """ddp_port and ddp_dist_backend require ddp."""
     if spec.smp.ddp:

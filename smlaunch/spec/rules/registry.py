@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from smlaunch.engines import ENGINES
 from smlaunch.layout import Layout
 from smlaunch.spec.findings import Finding, Severity
 from smlaunch.spec.load import dotted
@@ -40,6 +41,8 @@ class Rule:
     name: str
     severity: Severity
     func: RuleFunc
+    engines: tuple[str, ...] = ENGINES
+    """The engines (``spec.engine``) the rule is about; it is silent for the others."""
 
     @property
     def summary(self) -> str:
@@ -47,6 +50,8 @@ class Rule:
         return (self.func.__doc__ or "").strip().splitlines()[0]
 
     def __call__(self, spec: JobSpec, lay: Layout) -> list[Finding]:
+        if spec.engine not in self.engines:
+            return []
         found = []
         for item in self.func(spec, lay):
             if isinstance(item, Finding):  # e.g. from smlaunch.costmodel: keeps its own id and severity
@@ -59,17 +64,23 @@ class Rule:
         return found
 
 
+SMP_ONLY = ("smp",)
+"""``engines=`` of a rule about SMP v1 itself (its parameters, images or instances)."""
+
 RULES: dict[str, Rule] = {}
 """Every rule, by id, in declaration order (the order of a report within one severity)."""
 
 
-def rule(rule_id: str, name: str, severity: Severity) -> Callable[[RuleFunc], Rule]:
-    """Register a rule function under ``rule_id`` (e.g. ``SMP001``) and ``name`` (e.g. ``tp-power-of-two``)."""
+def rule(
+    rule_id: str, name: str, severity: Severity, *, engines: tuple[str, ...] = ENGINES
+) -> Callable[[RuleFunc], Rule]:
+    """Register a rule function under ``rule_id`` (e.g. ``SMP001``) and ``name`` (e.g. ``tp-power-of-two``), for
+    the ``engines`` it is about (default: both)."""
 
     def register(func: RuleFunc) -> Rule:
         if rule_id in RULES or any(r.name == name for r in RULES.values()):
             raise ValueError(f"rule {rule_id} / {name} is registered twice")
-        RULES[rule_id] = Rule(rule_id, name, severity, func)
+        RULES[rule_id] = Rule(rule_id, name, severity, func, tuple(engines))
         return RULES[rule_id]
 
     return register

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from smlaunch.layout import Layout
 from smlaunch.spec.models import JobSpec
 from smlaunch.spec.rules import arith as fx
-from smlaunch.spec.rules.registry import Hit, hit, rule
+from smlaunch.spec.rules.registry import SMP_ONLY, Hit, hit, rule
 from smlaunch.spec.rules.topology import count_for_rdp, divides, dp_formula, rdp_formula
 
 
@@ -19,7 +19,7 @@ def _fp16_bf16(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         yield hit("smp.bf16", "fp16 and bf16 are both true: pick one precision", "set smp.bf16: false (keep fp16)")
 
 
-@rule("SMP019", "bf16-needs-sharded-dp", "error")
+@rule("SMP019", "bf16-needs-sharded-dp", "error", engines=SMP_ONLY)
 def _bf16_sdp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """In SMP v1, bf16 works only with sharded data parallelism."""
     sdp = spec.smp.sharded_data_parallel_degree
@@ -31,7 +31,7 @@ def _bf16_sdp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP020", "sharded-dp-divides-dp", "error")
+@rule("SMP020", "sharded-dp-divides-dp", "error", engines=SMP_ONLY)
 def _sdp_divides(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """sharded_data_parallel_degree must divide the data-parallel degree."""
     sdp = spec.smp.sharded_data_parallel_degree
@@ -44,7 +44,7 @@ def _sdp_divides(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP021", "sharded-dp-no-pipeline", "error")
+@rule("SMP021", "sharded-dp-no-pipeline", "error", engines=SMP_ONLY)
 def _sdp_pipeline(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Sharded data parallelism does not combine with pipeline parallelism."""
     sdp = spec.smp.sharded_data_parallel_degree
@@ -57,7 +57,7 @@ def _sdp_pipeline(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP022", "sharded-dp-no-optimizer-sharding", "error")
+@rule("SMP022", "sharded-dp-no-optimizer-sharding", "error", engines=SMP_ONLY)
 def _sdp_shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Sharded data parallelism already shards optimizer state: no shard_optimizer_state."""
     sdp = spec.smp.sharded_data_parallel_degree
@@ -70,7 +70,7 @@ def _sdp_shard_optimizer(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP023", "sharded-dp-tp-needs-pt-1.13.1", "error")
+@rule("SMP023", "sharded-dp-tp-needs-pt-1.13.1", "error", engines=SMP_ONLY)
 def _sdp_tp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """Sharded data parallelism with tp > 1 needs SMP 1.15 on PyTorch 1.13.1."""
     sdp, fw = spec.smp.sharded_data_parallel_degree, spec.sagemaker.framework_version
@@ -83,7 +83,7 @@ def _sdp_tp(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP024", "default-partition-range", "error")
+@rule("SMP024", "default-partition-range", "error", engines=SMP_ONLY)
 def _default_partition(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """With auto_partition false, default_partition must be a stage: 0 <= default_partition < pp."""
     part = spec.smp.default_partition
@@ -96,7 +96,7 @@ def _default_partition(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP025", "memory-weight-range", "error")
+@rule("SMP025", "memory-weight-range", "error", engines=SMP_ONLY)
 def _memory_weight(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """memory_weight is a fraction in [0, 1]."""
     weight = spec.smp.memory_weight
@@ -109,7 +109,7 @@ def _memory_weight(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         )
 
 
-@rule("SMP026", "manual-partition-unplaced", "error")
+@rule("SMP026", "manual-partition-unplaced", "error", engines=SMP_ONLY)
 def _manual_partition(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """auto_partition false with pp > 1: the entry point places no module, so every module lands on one stage.
 
@@ -132,7 +132,7 @@ def _manual_partition(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     )
 
 
-@rule("SMP027", "shard-optimizer-single-replica", "warning")
+@rule("SMP027", "shard-optimizer-single-replica", "warning", engines=SMP_ONLY)
 def _shard_single_replica(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
     """shard_optimizer_state with one model replica (rdp 1) but dp > 1 shards only the replicated parameters.
 
