@@ -78,7 +78,6 @@ steps, /2 and skip the step on inf/nan), applied inside the loss so it also work
 from __future__ import annotations
 
 import contextlib
-import inspect
 
 import torch
 import torch.distributed as dist
@@ -167,7 +166,7 @@ class ParallelModel:
             def loss_fn(logits, target):
                 return lm_loss(logits, target) * (self.loss_scale / m)
 
-            self._schedules[n] = cls(stage, n, loss_fn=loss_fn, **_unscaled(cls))
+            self._schedules[n] = cls(stage, n, loss_fn=loss_fn, scale_grads=False)
         return self._schedules[n]
 
     def _boundary(self, *, first: bool, n: int, output: bool = False) -> tuple[torch.Tensor]:
@@ -279,23 +278,21 @@ class ParallelModel:
         return norm, True
 
     def optimizer(self, *, lr: float, weight_decay: float, fused: bool) -> torch.optim.AdamW:
-        """AdamW; weight decay on matrices only. DTensor and plain parameters go to separate groups, because the
-        fused/foreach kernels refuse a mix of the two (plain ones remain under TP: wpe, and the norms without SP)."""
-        params = list(self.stage.parameters())
-        groups = []
-        for decay in (True, False):
-            for is_dtensor in (True, False):
-                ps = [p for p in params if (p.dim() >= 2) == decay and isinstance(p, DTensor) == is_dtensor]
-                if ps:
-                    groups.append({"params": ps, "weight_decay": weight_decay if decay else 0.0})
+        """AdamW; weight decay on matrices only. One group per (decay, device mesh): the fused/foreach kernels refuse
+        a mix of DTensor and plain parameters (plain ones remain under TP: wpe, and the norms without SP), and torch
+        2.7's refuse DTensors on different meshes in one group (FSDP2 + TP: the (dp, tp) blocks beside dp-only ones)."""
+        groups: dict[tuple, list] = {}
+        for p in self.stage.parameters():
+            mesh = p.device_mesh if isinstance(p, DTensor) else None
+            groups.setdefault((p.dim() >= 2, id(mesh)), []).append(p)
         extra = {"fused": True} if fused else {"foreach": True}
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
-
-
-def _unscaled(schedule_cls) -> dict:
-    """Keyword that keeps a schedule from dividing gradients by its microbatches: ``scale_grads=False`` on torch
-    >= 2.7; torch 2.6's schedules have no such argument and never scale."""
-    return {"scale_grads": False} if "scale_grads" in inspect.signature(schedule_cls).parameters else {}
+        return torch.optim.AdamW(
+            [{"params": ps, "weight_decay": weight_decay if decay else 0.0} for (decay, _), ps in groups.items()],
+            lr=lr,
+            betas=(0.9, 0.95),
+            eps=1e-8,
+            **extra,
+        )
 
 
 def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.device, compile: bool = False):

@@ -53,13 +53,14 @@ TORCH_DISTRIBUTED_GPU_FRAMEWORKS: dict[str, str | None] = {
     "2.8.0": "py312",
 }
 
-TORCH_OLDEST = "2.6.0"
-"""The oldest torch_distributed GPU image the native entry point runs on: ``from torch.distributed.fsdp import
-fully_shard`` (FSDP2's public API) first exists in PyTorch 2.6; the CPU parallel tests passed under torch 2.6.0
+TORCH_OLDEST = "2.8.0"
+"""The oldest torch_distributed GPU image the native entry point runs on. The CPU parallel tests
+(tests/integration/test_native_parallel.py) pass under torch 2.8.0; under 2.7.1 the 1F1B pipeline schedule
+(``pipeline: interleaved``) hangs, and under 2.6.0 pipeline stages with tensor parallelism fail in backward
 (benchmarks/results.md, "Oldest PyTorch for engine: torch")."""
 TORCH_TOO_OLD_REASON = (
-    "the native entry point needs PyTorch >= 2.6: FSDP2's public `torch.distributed.fsdp.fully_shard` "
-    "(shard_optimizer_state) and the public `torch.distributed.tensor` API it uses first ship in 2.6"
+    "the native entry point needs PyTorch >= 2.8: under 2.7.1 its 1F1B pipeline schedule (pipeline: interleaved) "
+    "hangs, and under 2.6.0 pipeline stages with tensor parallelism fail in backward (`detach_()` of a view)"
 )
 TORCH_DEFAULT = "2.8.0"
 """The newest torch_distributed GPU image the SDK supports; the ``engine: torch`` default."""

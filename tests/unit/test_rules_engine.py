@@ -95,7 +95,7 @@ FAILING = [
         {"sagemaker.framework_version": "2.5.1", "sagemaker.py_version": "py311"},
         "error",
         "sagemaker.framework_version",
-        "framework_version 2.5.1: the native entry point needs PyTorch >= 2.6",
+        "framework_version 2.5.1: the native entry point needs PyTorch >= 2.8: under 2.7.1",
         "set sagemaker.framework_version: 2.8.0 (with sagemaker.py_version: py312)",
     ),
     (
@@ -104,15 +104,15 @@ FAILING = [
         "error",
         "sagemaker.framework_version",
         "framework_version 2.9.0 is not a torch_distributed GPU version of the SDK (newest: 2.8.0; supported from "
-        "2.6.0 on: 2.6.0, 2.7.1, 2.8.0)",
+        "2.8.0 on: 2.8.0)",
         "set sagemaker.framework_version: 2.8.0 (with sagemaker.py_version: py312)",
     ),
     (
         "ENG004",
-        {"sagemaker.framework_version": "2.7.1", "sagemaker.py_version": "py310"},
+        {"sagemaker.framework_version": "2.8.0", "sagemaker.py_version": "py310"},
         "error",
         "sagemaker.py_version",
-        "py_version py310 does not match framework_version 2.7.1: its PyTorch training image is py312",
+        "py_version py310 does not match framework_version 2.8.0: its PyTorch training image is py312",
         "set sagemaker.py_version: py312",
     ),
     (
