@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from smlaunch.backends import Backend, Submission
@@ -46,6 +47,15 @@ class Prepared:
         est = self.estimate
         return est.spot_cost_usd if self.request.use_spot_instances else est.cost_usd
 
+    def source_line(self) -> str:
+        """What goes up as sourcedir.tar.gz: ``train_gpt_simple.py in /w/gpt2: 9 files, 152.3 KiB (left out: ...)``."""
+        r = self.request
+        if not r.own_script:
+            return f"{r.entry_point} (smlaunch's entry points)"
+        from smlaunch.source_tree import scan
+
+        return f"{r.entry_point} in {r.source_dir}: {scan(Path(r.source_dir)).summary()}"
+
     def summary_lines(self) -> list[str]:
         """What the user confirms: layout, memory verdict, time and cost, warnings."""
         r, est = self.request, self.estimate
@@ -66,6 +76,7 @@ class Prepared:
             ]
         else:
             lines.append("estimate  (no estimate for this instance type)")
+        lines.append(f"source    {self.source_line()}")
         lines += [f"warning   {f.rule} {f.field}: {f.message}" for f in self.report.warnings]
         return [line for line in lines if line]
 

@@ -122,7 +122,8 @@ class LocalPlan:
         if self.request.engine == "torch":
             env.update(ct.torch_distributed_environment(self.container.resource_config))
         code = str(self.run_dir / "code")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, base.get("PYTHONPATH", "")) if p)
+        packages = str(self.run_dir / "site-packages") if self.request.own_script else ""  # its requirements.txt
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, packages, base.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env["TORCHELASTIC_ERROR_FILE"] = str(self.run_dir / "logs" / "error.json")
         env.setdefault("OMP_NUM_THREADS", str(max(1, ct.num_cpus() // self.nproc)))
@@ -227,8 +228,8 @@ def plan_local(
     if run_dir is None:
         run_dir = Path("smlaunch-runs") / f"{spec.name}-{now:%Y%m%d-%H%M%S}"
     request = render(adapted)
-    # MFU against this machine's GPU (the entry point looks it up), not the spec's instance type
-    request = replace(request, hyperparameters={**request.hyperparameters, "gpu_peak_tflops": 0.0})
+    if request.arguments == "smlaunch":  # MFU against this machine's GPU (the entry point looks it up)
+        request = replace(request, hyperparameters={**request.hyperparameters, "gpu_peak_tflops": 0.0})
     return LocalPlan(
         spec=adapted,
         request=request,
@@ -291,7 +292,15 @@ def launch(
 
     if importlib.util.find_spec("torch") is None:
         raise MissingDependency("smlaunch local needs PyTorch", fix="pip install torch")
-    ct.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
+    if plan.request.own_script:
+        from smlaunch.backends.source import staged_source
+        from smlaunch.local_requirements import install_requirements
+
+        with staged_source(plan.request.source_dir, plan.request.entry_point, own=True) as code:
+            ct.write_tree(plan.container, channels=plan.channels, code_from=code)
+        install_requirements(plan.run_dir / "code" / "requirements.txt", plan.run_dir / "site-packages")
+    else:
+        ct.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
     logs = plan.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for stale in (plan.run_dir / "output" / "failure", logs / "error.json"):

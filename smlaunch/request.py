@@ -38,7 +38,7 @@ class LaunchRequest:
     entry_point: str
     source_dir: str
     hyperparameters: dict[str, Any]
-    """The entry point's arguments, sorted by name, booleans as 0/1."""
+    """The entry point's arguments, sorted by name, booleans as 0/1 (:mod:`smlaunch.arguments`)."""
     mp_parameters: dict[str, Any]
     """The SMP (model-parallel) parameters; empty for ``engine: torch``."""
     processes_per_host: int
@@ -75,6 +75,12 @@ class LaunchRequest:
     output_kms_key: str | None
     enable_network_isolation: bool
     encrypt_inter_container_traffic: bool
+
+    own_script: bool = False
+    """True for the spec's ``entry_point:`` (its ``source_dir`` is uploaded whole, less :mod:`smlaunch.source_tree`'s
+    exclusions); False for smlaunch's own entry points."""
+    arguments: str = "smlaunch"
+    """How the spec's values are named for the script: ``smlaunch``, ``aws-smp-gpt2`` or ``mapping``."""
 
     extra_target_kwargs: dict[str, Any] = field(default_factory=dict)
     """The user's ``sagemaker.extra_estimator_kwargs``: passed to the target's call as they are."""
@@ -148,7 +154,9 @@ def render(spec: JobSpec) -> LaunchRequest:
     >>> request.mp_parameters["partitions"]  # doctest: +SKIP
     1
     """
+    from smlaunch import arguments
     from smlaunch.resources import entrypoints_dir
+    from smlaunch.script_check import source_dir
     from smlaunch.targets import sagemaker_v2
 
     cluster, sm = spec.cluster, spec.sagemaker
@@ -164,12 +172,15 @@ def render(spec: JobSpec) -> LaunchRequest:
     max_wait = None
     if cluster.spot.enabled:
         max_wait = int((cluster.spot.max_wait_hours or cluster.max_run_hours + 24) * 3600)
+    own = spec.entry_point
     return LaunchRequest(
         name=spec.name,
         engine=spec.engine,
-        entry_point=ENTRY_POINT,
-        source_dir=str(entrypoints_dir()),
-        hyperparameters=hyperparameters(spec),
+        entry_point=own.script if own else ENTRY_POINT,
+        source_dir=str(source_dir(spec) if own else entrypoints_dir()),
+        hyperparameters=arguments.arguments(spec),
+        own_script=own is not None,
+        arguments=arguments.style(spec),
         mp_parameters=spec.smp.to_mp_parameters() if spec.engine == "smp" else {},
         processes_per_host=processes,
         custom_mpi_options=sm.custom_mpi_options,

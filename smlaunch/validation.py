@@ -1,4 +1,5 @@
-"""Validation in one pass: the rulebook's findings and the cost model's memory verdict, for one resolved layout.
+"""Validation in one pass: the rulebook's findings, the cost model's verdicts and, for an own script, the findings
+that read its files (:mod:`smlaunch.script_check`), for one resolved layout.
 
     report = validate(spec)                 # rules (smlaunch.spec.rules) + MEM/RUN (smlaunch.costmodel.verdicts)
     report = validate(spec, estimate=est)   # the caller already estimated: nothing is estimated twice
@@ -27,10 +28,11 @@ def validate(spec: JobSpec, *, estimate: Estimate | None = None) -> Report:
     ``estimate`` is the cost model's estimate of ``spec`` when the caller has one (``submit`` shows it too).
     """
     from smlaunch.costmodel.verdicts import cost_findings
+    from smlaunch.script_check import script_findings
 
     lay = resolve(spec)
     report = check(spec, lay=lay)
-    costs = [_with_line(spec, f) for f in cost_findings(spec, estimate=estimate)]
+    costs = [_with_line(spec, f) for f in [*cost_findings(spec, estimate=estimate), *script_findings(spec)]]
     findings = sorted([*report.findings, *costs], key=lambda f: f.severity != "error")
     return replace(report, findings=tuple(findings), summary=lay.summary())
 

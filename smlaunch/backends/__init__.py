@@ -39,6 +39,8 @@ class Submission:
     """The request sent to the service: ``CreateTrainingJob`` (SageMaker), or the adapter's call (recording)."""
     source_uri: str | None = None
     source_files: tuple[str, ...] = ()
+    """The files of ``sourcedir.tar.gz``, relative to its root."""
+    source_bytes: int = 0
     region: str | None = None
     dry_run: bool = False
     uploads: tuple[str, ...] = field(default_factory=tuple)

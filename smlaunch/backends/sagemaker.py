@@ -107,15 +107,19 @@ class SageMakerBackend:
             captured.update(params)
             return create(params)
 
-        with staged_source(request.source_dir, request.entry_point) as source, config_validated_once():
+        staged = staged_source(request.source_dir, request.entry_point, own=request.own_script)
+        with staged as source, config_validated_once():
             session = sdk_session(boto_session, bucket, on_create)
             estimator = _estimator(replace(request, source_dir=str(source)), session)
             _fit(estimator, request, job_name)
-            files = tuple(sorted(p.name for p in source.iterdir()))
+            paths = [p for p in source.rglob("*") if p.is_file()]
+            files = tuple(sorted(p.relative_to(source).as_posix() for p in paths))
+            size = sum(p.stat().st_size for p in paths)
         uploaded = getattr(estimator, "uploaded_code", None)
         source_uri = uploaded.s3_prefix if uploaded else None
         return Submission(
-            job_name, captured, source_uri=source_uri, source_files=files, region=region, dry_run=dry_run,
+            job_name, captured, source_uri=source_uri, source_files=files, source_bytes=size, region=region,
+            dry_run=dry_run,
             uploads=(source_uri,) if source_uri else (), call=sagemaker_v2.call(request, job_name=job_name),
         )  # fmt: skip
 

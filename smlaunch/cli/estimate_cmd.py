@@ -76,3 +76,5 @@ def render(est) -> None:
     console.print(f"{hours:.2f} h for max_steps: {price}")
     for note in data["extrapolated"]:
         console.print(f"[yellow]extrapolated[/yellow]: {escape(note)}", soft_wrap=True)
+    for note in data["assumptions"]:
+        console.print(f"[yellow]assumption[/yellow]: {escape(note)}", soft_wrap=True)

@@ -11,7 +11,7 @@ cheap to import: ``validate`` loads it for the memory rule.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from smlaunch.catalog import INSTANCES, SPOT_PRICE_FRACTION, Instance
 from smlaunch.costmodel.jobtime import SOURCES as JOB_TIME_SOURCES
@@ -62,6 +62,8 @@ class Estimate:
     memory: MemoryEstimate
     throughput: Throughput
     job: JobTime
+    script: str | None = None
+    """The spec's own entry point (``entry_point.script``), None for smlaunch's: its estimate rests on assumptions."""
 
     @property
     def time_s(self) -> float:
@@ -115,6 +117,19 @@ class Estimate:
         return notes
 
     @property
+    def assumptions(self) -> list[str]:
+        """What the estimate assumes of an own script: the cost model is built on smlaunch's GPT-2 entry points."""
+        if self.script is None:
+            return []
+        lm_head = "replicated on every tensor-parallel rank" if self.knobs.runtime != "native" else "vocab-parallel"
+        return [
+            f"{self.script} is assumed to train smlaunch's GPT-2 (the spec's model: shape, tied embeddings, "
+            "learned positions, GELU MLP of 4 x width) with AdamW over fp32 master weights",
+            f"its LM head and loss are assumed {lm_head}, and its activations those of smlaunch's blocks under "
+            "training.activation_checkpointing; its data loading, logging and checkpoint costs are not modelled",
+        ]
+
+    @property
     def fits_with_margin(self) -> bool:
         """Fits with :data:`HEADROOM` of the GPU to spare (what plans and fixes promise)."""
         return self.memory.total_gib <= usable_gib(self.instance)
@@ -154,6 +169,7 @@ class Estimate:
             "gpu": self.instance.gpu.name,
             "engine": "torch" if self.knobs.runtime == "native" else "smp",
             "extrapolated": self.extrapolated,
+            "assumptions": self.assumptions,
             "layout": lay.to_dict(),
         }
 
@@ -248,7 +264,8 @@ def estimate(spec: JobSpec) -> Estimate:
         known = ", ".join(sorted(INSTANCES))
         raise PlanError(f"no GPU data for instance type {spec.cluster.instance_type!r}", fix=f"use one of {known}")
     lay = resolve(spec)
-    return estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec))
+    est = estimate_knobs(knobs_from_spec(spec, lay), lay, instance, spec.training.max_steps, **job_options(spec))
+    return replace(est, script=spec.entry_point.script) if spec.entry_point else est
 
 
 def job_options(spec: JobSpec) -> dict[str, int | bool]:

@@ -14,7 +14,8 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
-_FIELD = r"(?<![\w.`/-])(?:name|engine|(?:model|cluster|smp|training|data|output|sagemaker)(?:\.[A-Za-z0-9_-]+)+)"
+_GROUPS = "model|cluster|smp|training|data|output|sagemaker|entry_point"
+_FIELD = rf"(?<![\w.`/-])(?:name|engine|(?:{_GROUPS})(?:\.[A-Za-z0-9_-]+)+)"
 _VALUE = r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|\[[^\]]*\]|\{[^}]*\}|[^\s,;()`]+)"""
 _CLAUSE = re.compile(
     rf"(?:\bset\s+)?(?P<field>{_FIELD}):\s+(?P<value>{_VALUE})"

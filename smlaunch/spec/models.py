@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr, model_validator
 
+from smlaunch.arguments import STYLES as ARGUMENT_STYLES
 from smlaunch.catalog import INSTANCES, PRESETS
 from smlaunch.engines import DEFAULT_ENGINE, ENGINES, TORCH, TORCH_DISTRIBUTED_GPU_FRAMEWORKS, full_framework_version
 
@@ -247,12 +248,13 @@ class SageMakerSpec(Strict):
         "1.13.1",
         description=(
             "PyTorch DLC version. engine smp: an SMP v1 DLC (1.13.1 default, or 2.0.0); engine torch: a "
-            "torch_distributed GPU image from 2.6.0 on (default 2.8.0, the newest the SDK supports)."
+            "torch_distributed GPU image, 2.8.0 (the newest the SDK supports, the oldest the native entry point "
+            "runs on)."
         ),
     )
     py_version: str = Field(
         "py39",
-        description="Python of the DLC (py39 for 1.13.1, py310 for 2.0.0, py312 for 2.6.0-2.8.0); follows the engine.",
+        description="Python of the DLC (py39 for 1.13.1, py310 for 2.0.0, py312 for 2.8.0); follows the engine.",
     )
     image_uri: str | None = Field(None, description="A custom training image instead of the DLC.")
     environment: dict[str, str] = Field(default_factory=dict, description="Environment variables of the job.")
@@ -272,12 +274,60 @@ class SageMakerSpec(Strict):
     )
 
 
+ARGUMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class EntryPointSpec(Strict):
+    """Your own training script, launched with the spec's layout (README "Your own script")."""
+
+    script: str = Field(
+        pattern=r"^[^/].*\.py$",
+        description="The entry point: a .py path inside source_dir (no leading / and no ..).",
+    )
+    source_dir: str = Field(
+        description=(
+            "Directory uploaded whole as SDK v2's source_dir (requirements.txt included; VCS folders, caches, "
+            "virtual environments and secret-looking files excluded); relative to the job file."
+        )
+    )
+    arguments: Literal[ARGUMENT_STYLES] | dict[str, str] = Field(  # type: ignore[valid-type]
+        "smlaunch",
+        description=(
+            "How spec values are named on the script's command line: smlaunch (smlaunch's entry-point contract), "
+            "aws-smp-gpt2 (AWS's SMP GPT-2 example, train_gpt_simple.py), or {spec field: argument}."
+        ),
+    )
+    hyperparameters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Extra script arguments, passed verbatim as --name value."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> EntryPointSpec:
+        from smlaunch.arguments import SPEC_VALUES
+
+        if ".." in self.script.replace("\\", "/").split("/"):
+            raise ValueError(f"script {self.script!r} leaves source_dir: give a path inside it")
+        if isinstance(self.arguments, dict):
+            for field_name, argument in self.arguments.items():
+                if field_name not in SPEC_VALUES:
+                    raise ValueError(
+                        f"arguments: {field_name!r} is not a spec field smlaunch can pass; one of: "
+                        + ", ".join(SPEC_VALUES)
+                    )
+                if not ARGUMENT_NAME.match(argument):
+                    raise ValueError(f"arguments.{field_name}: {argument!r} is not an argument name (--{argument})")
+        for name in self.hyperparameters:
+            if not ARGUMENT_NAME.match(name):
+                raise ValueError(f"hyperparameters: {name!r} is not an argument name (letters, digits, _ and -)")
+        return self
+
+
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class JobSpec(Strict):
     """A whole job: ``name``, ``engine``, ``model``, ``cluster``, ``smp``, ``training``, ``data``, ``output``,
-    ``sagemaker``."""
+    ``sagemaker``, ``entry_point``."""
 
     name: str = Field(
         pattern=r"^[A-Za-z0-9](-?[A-Za-z0-9])*$",
@@ -288,7 +338,7 @@ class JobSpec(Strict):
         DEFAULT_ENGINE,
         description=(
             "smp: SMP v1 (smdistributed.modelparallel under MPI; PyTorch <= 2.0, p3/p4d). torch: the PyTorch-native "
-            "engine (tensor/sequence parallelism, pipelining, FSDP2) under torchrun on PyTorch 2.6+ images, on "
+            "engine (tensor/sequence parallelism, pipelining, FSDP2) under torchrun on PyTorch 2.8+ images, on "
             "p5/p5e/p5en, p4d/p4de, g5 and g6. The smp: section keeps its names on both."
         ),
     )
@@ -302,6 +352,9 @@ class JobSpec(Strict):
     )
     output: OutputSpec = Field(default_factory=OutputSpec)
     sagemaker: SageMakerSpec = Field(default_factory=SageMakerSpec)
+    entry_point: EntryPointSpec | None = Field(
+        None, description="Your own training script; without it smlaunch's GPT-2 entry points run."
+    )
 
     _source: Any = PrivateAttr(default=None)
 

@@ -22,6 +22,8 @@ from smlaunch.spec.rules import RULES, rule_ids
 from tests.unit.test_rules import BASE, FAILING
 from tests.unit.test_rules_engine import FAILING as FAILING_ENGINE
 from tests.unit.test_rules_engine import TORCH_BASE
+from tests.unit.test_rules_script import FAILING as FAILING_SCRIPT
+from tests.unit.test_rules_script import SCRIPT_BASE
 from tests.unit.test_rules_smp_docs import FAILING as FAILING_DOCS
 
 MEMORY = [  # (overrides of BASE that do not fit, a part of the fix)
@@ -34,8 +36,9 @@ MEMORY = [  # (overrides of BASE that do not fit, a part of the fix)
     ),
 ]
 NO_SINGLE_CHANGE = {"model.preset": "gpt2-60b", "cluster.instance_count": 1, "smp.fp16": True}
-NOT_BY_SET = {"JOB007", "JOB008"}
-"""Rules whose only fix is to remove a key (``remove sagemaker.environment.X``): no ``--set`` makes it."""
+NOT_BY_SET = {"JOB007", "JOB008", "ENT003", "ENT004"}
+"""Rules whose only fix is to remove a key (``remove sagemaker.environment.X``) or to write a mapping: no ``--set``
+makes it."""
 
 
 def _failing_spec(overrides, base=BASE):
@@ -51,6 +54,7 @@ def _findings(rule_id, spec):
 CASES = (
     [(rule_id, overrides, field, BASE) for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS]]
     + [(rule_id, overrides, field, TORCH_BASE) for rule_id, overrides, _, field, _, _ in FAILING_ENGINE]
+    + [(rule_id, overrides, field, SCRIPT_BASE) for rule_id, overrides, _, field, _, _ in FAILING_SCRIPT]
     + [("MEM001", {"smp.fp16": True, **overrides}, None, BASE) for overrides, _ in MEMORY]  # BASE trains in fp32
 )
 

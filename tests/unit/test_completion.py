@@ -41,7 +41,10 @@ def complete_in_subprocess(line: str, shell: str = "bash") -> list:
                                      "local job.yaml"])  # fmt: skip
 def test_set_completes_sections_then_keys_on_every_command(command):
     sections = complete(f"{command} --set ")
-    assert sections == ["name=", "engine=", "model.", "cluster.", "smp.", "training.", "data.", "output.", "sagemaker."]
+    assert sections == [
+        *("name=", "engine=", "model.", "cluster.", "smp.", "training.", "data.", "output.", "sagemaker."),
+        "entry_point.",
+    ]
     assert complete(f"{command} --set sm") == ["smp."]
     keys = complete(f"{command} --set smp.")
     assert {"smp.microbatches=", "smp.tensor_parallel_degree=", "smp.partitions=", "smp.ddp="} <= set(keys)

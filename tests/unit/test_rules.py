@@ -572,10 +572,11 @@ def test_rule_passes(rule_id, overrides):
 
 def test_every_rule_has_a_failing_and_a_passing_case():
     from tests.unit import test_rules_engine as engine  # the engine rules judge an engine: torch base
+    from tests.unit import test_rules_script as script  # the own-script rules judge an entry_point: base
     from tests.unit import test_rules_smp_docs as more  # the rules from the SMP-docs audit keep their cases there
 
-    assert {c[0] for c in FAILING + more.FAILING + engine.FAILING} == set(OURS)
-    assert {c[0] for c in PASSING + more.PASSING + engine.PASSING} == set(OURS)
+    assert {c[0] for c in FAILING + more.FAILING + engine.FAILING + script.FAILING} == set(OURS)
+    assert {c[0] for c in PASSING + more.PASSING + engine.PASSING + script.PASSING} == set(OURS)
 
 
 def test_every_rule_is_reported_by_check_on_its_failing_case():
@@ -589,7 +590,7 @@ def test_every_rule_is_reported_by_check_on_its_failing_case():
         if rule_id not in {f.rule for f in check(spec_of(overrides), select=OURS).findings}
     ]
     assert missed == []
-    assert {c[0] for c in cases} == {r for r in OURS if not r.startswith("ENG")}  # ENG: test_rules_engine.py
+    assert {c[0] for c in cases} == {r for r in OURS if not r.startswith(("ENG", "ENT"))}  # test_rules_engine/_script
 
 
 def test_base_has_no_findings():
