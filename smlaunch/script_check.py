@@ -151,6 +151,18 @@ def _argument_findings(spec: JobSpec, script: Path) -> list[Finding]:
         misread, unknown = by_field.setdefault(field, ([], []))
         (misread if reads else unknown).append(f"--{name}" + (f" (read as --{' or --'.join(reads)})" if reads else ""))
     found = []
+    if spec.engine == "smp" and not parser.known_args and not parser.reads_as("mp_parameters"):
+        found.append(
+            Finding(
+                "SRC002",
+                "error",
+                "entry_point.script",
+                f"the SageMaker toolkit passes --mp_parameters to every SMP v1 script, and "
+                f"{spec.entry_point.script}'s parse_args aborts on it ('unrecognized arguments')",  # type: ignore[union-attr]
+                "parse the arguments with parse_known_args, as AWS's train_gpt_simple.py does (or add_argument "
+                "'--mp_parameters')",
+            )
+        )
     for field, (misread, unknown) in sorted(by_field.items()):
         what = f"{spec.entry_point.script}'s parser"  # type: ignore[union-attr]
         if misread:
