@@ -16,11 +16,11 @@ name = "sagemaker-v2"
 
 OWNED_KEYS: dict[str, str] = {
     # PyTorch estimator keyword -> where the job.yaml sets it instead (`backticks`: a spec field).
-    "entry_point": "smlaunch's built-in GPT-2 entry point",
-    "source_dir": "smlaunch's built-in GPT-2 entry point",
-    "dependencies": "smlaunch's built-in GPT-2 entry point",
+    "entry_point": "`entry_point.script`",
+    "source_dir": "`entry_point.source_dir`",
+    "dependencies": "`entry_point.source_dir` (uploaded whole)",
     "distribution": "`engine:` and `smp:`",
-    "hyperparameters": "`training:` and `model:`",
+    "hyperparameters": "`training:`, `model:` and `entry_point.hyperparameters`",
     "instance_type": "`cluster.instance_type`",
     "instance_count": "`cluster.instance_count`",
     "instance_groups": "`cluster:`",

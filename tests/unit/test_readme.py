@@ -62,3 +62,22 @@ def test_the_engine_switch_example_is_the_30b_reference_before_and_a_clean_torch
     assert report.findings == (), [(f.rule, f.message) for f in report.findings]
     one_line = smlaunch.validate({**copy.deepcopy(reference), "engine": "torch"})  # the same p4d, engine only
     assert report.valid and one_line.valid and [f.rule for f in one_line.findings] == ["ENG001"]
+
+
+def test_the_own_script_example_renders_the_aws_scripts_arguments():
+    """The README's ``entry_point`` example, added to the 30B reference job, validates clean and renders the AWS
+    script's names (the file checks need the script, so only the rulebook runs here)."""
+    import yaml
+
+    import smlaunch
+    from smlaunch.spec.rules import check
+    from smlaunch.templates import starter
+
+    section = ROOT.joinpath("README.md").read_text().split("### Your own script", 1)[1]
+    example = yaml.safe_load(re.search(r"```yaml\n(.+?)\n```", section, flags=re.S).group(1))
+    job = {**yaml.safe_load(starter("gpt2-30b")), **example}
+    spec = smlaunch.load_spec(job)
+    assert not check(spec).errors
+    sent = smlaunch.render(spec).hyperparameters
+    assert sent["train_batch_size"] == spec.training.batch_size and sent["logging_freq"] == 1
+    assert "pipeline" not in sent

@@ -81,7 +81,9 @@ def test_owned_key_hints_name_a_spec_field_or_smlaunch():
     for key, where in sagemaker_v2.OWNED_KEYS.items():
         assert where.startswith("`") or where.startswith("smlaunch"), key
     assert sagemaker_v2.owned_key_hint("max_run") == "set it under `cluster.max_run_hours`"
-    assert sagemaker_v2.owned_key_hint("entry_point") == "it comes from smlaunch's built-in GPT-2 entry point"
+    assert sagemaker_v2.owned_key_hint("entry_point") == "set it under `entry_point.script`"
+    hint = sagemaker_v2.owned_key_hint("debugger_hook_config")
+    assert hint == "it comes from smlaunch (off, as AWS's SMP notebooks do)"
 
 
 def test_the_request_holds_no_sdk_spellings():
