@@ -56,6 +56,21 @@ METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
 )
 """SageMaker metrics from the entry point's per-step log line (docs/entrypoint-contract.md)."""
 
+NUMBER = "([0-9.eE+-]+)"
+SCRIPT_METRICS: dict[str, tuple[dict[str, str], ...]] = {
+    # entry_point.arguments -> the metrics of that script's log; an explicit mapping's script is unknown: none
+    "smlaunch": METRIC_DEFINITIONS,
+    # train_gpt_simple.py, rank 0 every logging_freq steps:
+    # "(12s), Batch 9 Loss: 7.1, Speed: 3.2 samples/sec, TFLOPS/GPU: 101.5"
+    "aws-smp-gpt2": (
+        {"Name": "train:step", "Regex": r"Batch ([0-9]+) Loss"},
+        {"Name": "train:loss", "Regex": rf"Loss: {NUMBER},"},
+        {"Name": "train:samples_per_s", "Regex": rf"Speed: {NUMBER} samples/sec"},
+        {"Name": "train:tflops_per_gpu", "Regex": rf"TFLOPS/GPU: {NUMBER}"},
+    ),
+    "mapping": (),
+}
+
 ENGINES = ("smp", "torch")
 """Engines this target can launch: SMP v1 (``smdistributed.modelparallel`` under MPI) and the PyTorch-native
 engine (the toolkit's TorchDistributedRunner: torchrun)."""
@@ -140,7 +155,7 @@ def _job_kwargs(request: LaunchRequest) -> dict[str, Any]:
         "max_run": request.max_run_s,
         "hyperparameters": dict(request.hyperparameters),
         "distribution": distribution(request),
-        "metric_definitions": [dict(m) for m in METRIC_DEFINITIONS],
+        "metric_definitions": [dict(m) for m in SCRIPT_METRICS[request.arguments]],
         "debugger_hook_config": False,
         "disable_profiler": True,
         "environment": dict(request.environment),

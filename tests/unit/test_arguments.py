@@ -129,3 +129,18 @@ def test_bad_entry_point_sections_are_spec_errors_naming_the_field(entry, messag
     with pytest.raises(SpecError, match="entry_point") as info:
         reference("gpt2-10b", entry)
     assert message in str(info.value)
+
+
+def test_the_aws_scripts_log_line_feeds_its_metrics():
+    """SageMaker metrics follow the script: train_gpt_simple.py's rank-0 line (its print every logging_freq)."""
+    import re
+
+    from smlaunch.targets import sagemaker_v2
+
+    line = "(42s), Batch 9 Loss: 7.0625, Speed: 3.25 samples/sec, TFLOPS/GPU: 101.5"
+    metrics = sagemaker_v2.call(render(reference("gpt2-30b")))["estimator"]["metric_definitions"]
+    found = {m["Name"]: re.search(m["Regex"], line).group(1) for m in metrics}
+    assert found == {"train:step": "9", "train:loss": "7.0625", "train:samples_per_s": "3.25",
+                     "train:tflops_per_gpu": "101.5"}  # fmt: skip
+    explicit = render(reference("gpt2-30b", {**AWS, "arguments": {"training.batch_size": "bs"}}))
+    assert sagemaker_v2.call(explicit)["estimator"]["metric_definitions"] == []  # an unknown script's log

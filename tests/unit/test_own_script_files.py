@@ -181,3 +181,23 @@ def test_a_relative_source_dir_is_read_from_the_job_files_folder(tmp_path, monke
     report = validate(load_spec(tmp_path / "proj" / "job.yaml"))
     assert "SRC003" in {f.rule for f in report.findings}  # it found and read proj/gpt2/train.py
     assert "SRC001" not in {f.rule for f in report.findings}
+
+
+def test_the_estimate_of_an_own_script_lists_its_assumptions(tmp_path):
+    from click.testing import CliRunner
+
+    from smlaunch.cli import cli
+    from smlaunch.costmodel import estimate
+
+    root = make_tree(tmp_path / "src")
+    own = estimate(spec_for(root))
+    assert len(own.assumptions) == 2 and own.assumptions[0].startswith("train.py is assumed to train smlaunch's GPT-2")
+    assert "replicated on every tensor-parallel rank" in own.assumptions[1]  # SMP v1: the head stays whole
+    assert own.to_dict()["assumptions"] == own.assumptions
+    assert estimate(load_spec(copy.deepcopy(SCRIPT_BASE) | {"entry_point": None})).assumptions == []
+    job = copy.deepcopy(SCRIPT_BASE)
+    job["entry_point"] = {"script": "train.py", "source_dir": str(root), "arguments": "aws-smp-gpt2"}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    result = CliRunner().invoke(cli, ["estimate", str(tmp_path / "job.yaml")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "assumption: train.py is assumed to train smlaunch's GPT-2" in result.output

@@ -132,3 +132,17 @@ def test_unknown_instance_without_processes_per_host_cannot_render(tmp_path):
 
 def test_request_is_json_serialisable(tmp_path):
     json.dumps(render(spec_of("gpt2-tiny-local", tmp_path)).to_dict())
+
+
+@pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b"])
+def test_render_of_the_aws_script_matches_golden(preset, tmp_path):
+    """The reference templates launched through AWS's train_gpt_simple.py (``arguments: aws-smp-gpt2``)."""
+    job = yaml.safe_load(starter(preset))
+    job["entry_point"] = {"script": "train_gpt_simple.py", "source_dir": "gpt2", "arguments": "aws-smp-gpt2"}
+    job["data"] = {"train": "s3://bucket/gpt2/train", "test": "s3://bucket/gpt2/test"}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    payload = sagemaker_v2.call(render(load_spec(path)))
+    assert payload["estimator"]["source_dir"] == str(tmp_path / "gpt2")
+    payload["estimator"]["source_dir"] = "<job folder>/gpt2"
+    assert_golden(GOLDEN / f"aws-smp-gpt2-{preset}.yaml", yaml.safe_dump(payload, sort_keys=True, width=120))
