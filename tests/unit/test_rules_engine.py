@@ -15,6 +15,7 @@ from smlaunch.engines import SMP_ONLY_KNOBS, TORCH_DEFAULT, TORCH_DISTRIBUTED_GP
 from smlaunch.layout import resolve
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, check, rule_ids
+from tests.unit.rule_cases import assert_cases_cover, assert_fails, runner
 from tests.unit.test_rules import BASE
 
 TORCH_BASE = copy.deepcopy(BASE)
@@ -23,13 +24,7 @@ del TORCH_BASE["smp"]["ddp"]
 ENGINE_RULES = [r for r in rule_ids() if r.startswith("ENG")]
 
 
-def torch_spec(overrides=None):
-    return load_spec(copy.deepcopy(TORCH_BASE), overrides or {})
-
-
-def run(rule_id, overrides=None):
-    spec = torch_spec(overrides)
-    return RULES[rule_id](spec, resolve(spec))
+torch_spec, run = runner(TORCH_BASE)
 
 
 # (rule, overrides of TORCH_BASE, severity, field, part of the message, fix)
@@ -139,13 +134,7 @@ PASSING = [
 
 @pytest.mark.parametrize("case", FAILING, ids=[f"{c[0]}-{i}" for i, c in enumerate(FAILING)])
 def test_rule_fails(case):
-    rule_id, overrides, severity, field, message, fix = case
-    match = [f for f in run(rule_id, overrides) if f.field == field]
-    assert match, (rule_id, overrides)
-    found = match[0]
-    assert (found.rule, found.severity, RULES[rule_id].severity) == (rule_id, severity, severity)
-    assert message in found.message
-    assert found.fix == fix
+    assert_fails(run, case)
 
 
 @pytest.mark.parametrize(("rule_id", "overrides"), PASSING, ids=[f"{c[0]}-{i}" for i, c in enumerate(PASSING)])
@@ -154,9 +143,7 @@ def test_rule_passes(rule_id, overrides):
 
 
 def test_every_engine_rule_has_both_cases_and_is_reported_by_check():
-    assert {c[0] for c in FAILING} == {c[0] for c in PASSING} == set(ENGINE_RULES)
-    missed = [(r, o) for r, o, *_ in FAILING if r not in {f.rule for f in check(torch_spec(o)).findings}]
-    assert missed == []
+    assert_cases_cover(torch_spec, FAILING, PASSING, ENGINE_RULES)
 
 
 def test_the_torch_base_has_no_findings():

@@ -14,6 +14,7 @@ import pytest
 from smlaunch.layout import resolve
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, check, rule_ids
+from tests.unit.rule_cases import assert_cases_cover, assert_fails, runner
 from tests.unit.test_rules import BASE
 
 SCRIPT_BASE = copy.deepcopy(BASE)
@@ -32,13 +33,7 @@ FULL_MAPPING = {
 }
 
 
-def script_spec(overrides=None):
-    return load_spec(copy.deepcopy(SCRIPT_BASE), overrides or {})
-
-
-def run(rule_id, overrides=None):
-    spec = script_spec(overrides)
-    return RULES[rule_id](spec, resolve(spec))
+script_spec, run = runner(SCRIPT_BASE)
 
 
 # (rule, overrides of SCRIPT_BASE, severity, field, part of the message, fix)
@@ -118,13 +113,7 @@ PASSING = [
 
 @pytest.mark.parametrize("case", FAILING, ids=[f"{c[0]}-{i}" for i, c in enumerate(FAILING)])
 def test_rule_fails(case):
-    rule_id, overrides, severity, field, message, fix = case
-    match = [f for f in run(rule_id, overrides) if f.field == field]
-    assert match, (rule_id, overrides, run(rule_id, overrides))
-    found = match[0]
-    assert (found.rule, found.severity, RULES[rule_id].severity) == (rule_id, severity, severity)
-    assert message in found.message
-    assert found.fix == fix
+    assert_fails(run, case)
 
 
 @pytest.mark.parametrize(("rule_id", "overrides"), PASSING, ids=[f"{c[0]}-{i}" for i, c in enumerate(PASSING)])
@@ -133,9 +122,7 @@ def test_rule_passes(rule_id, overrides):
 
 
 def test_every_script_rule_has_both_cases_and_is_reported_by_check():
-    assert {c[0] for c in FAILING} == {c[0] for c in PASSING} == set(SCRIPT_RULES)
-    missed = [(r, o) for r, o, *_ in FAILING if r not in {f.rule for f in check(script_spec(o)).findings}]
-    assert missed == []
+    assert_cases_cover(script_spec, FAILING, PASSING, SCRIPT_RULES)
 
 
 def test_the_script_base_has_no_findings():
