@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smlaunch import arguments as args_mod
-from smlaunch.source_tree import MAX_FILE_BYTES, Manifest, human_bytes, scan
+from smlaunch.source_tree import MAX_FILE_BYTES, Manifest, SourceTooLarge, human_bytes, scan
 from smlaunch.spec.findings import Finding
 from smlaunch.spec.models import JobSpec
 
@@ -52,7 +52,10 @@ def source_dir(spec: JobSpec) -> Path:
     if not path.is_absolute():
         named = spec.source is not None and spec.source.name not in ("<dict>", "<stdin>", "<spec>")
         path = (Path(spec.source.name).parent if named else Path.cwd()) / path
-    return path.resolve()
+    try:
+        return path.resolve()
+    except OSError:  # a loop of links, an unreadable parent: the findings say so when they read it
+        return path.absolute()
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,32 @@ def script_findings(spec: JobSpec) -> list[Finding]:
     """SRC001-SRC006 for the spec's own script; [] without ``entry_point``."""
     if spec.entry_point is None:
         return []
+    try:
+        return _script_findings(spec)
+    except OSError as exc:  # unreadable folder, a name the filesystem refuses, a loop of links
+        reason = exc.strerror or str(exc)
+        return [
+            _missing("entry_point.source_dir", f"source_dir {spec.entry_point.source_dir} cannot be read: {reason}")
+        ]
+    except SourceTooLarge as exc:
+        return [
+            Finding(
+                "SRC001",
+                "error",
+                "entry_point.source_dir",
+                str(exc),
+                "set entry_point.source_dir to the folder of the script and the code it imports",
+            )
+        ]
+
+
+def _script_findings(spec: JobSpec) -> list[Finding]:
     root = source_dir(spec)
-    script = root / spec.entry_point.script
+    script = root / spec.entry_point.script  # type: ignore[union-attr]
     if not root.is_dir():
         return [_missing("entry_point.source_dir", f"source_dir {root} is not a directory")]
     if not script.is_file():
-        return [_missing("entry_point.script", f"script {spec.entry_point.script} is not in {root}")]
+        return [_missing("entry_point.script", f"script {spec.entry_point.script} is not in {root}")]  # type: ignore[union-attr]
     manifest = scan(root)
     found = [*_argument_findings(spec, script), *_import_findings(spec, manifest), *_upload_findings(manifest)]
     if (root / "requirements.txt").is_file() and spec.sagemaker.enable_network_isolation:

@@ -37,8 +37,15 @@ SECRET_FILES = (
 
 OTHER_FILES = ("*.pyc", "*.pyo", ".DS_Store", "Thumbs.db")
 
+MAX_FILES = 10_000
+"""More entries than this in source_dir is an error, not an upload: it is a home folder or a dataset, not code."""
+
 MAX_FILE_BYTES = 50 * 1024**2
 """A file larger than this is left out with a warning: data belongs in a channel (``data:``), not in the code."""
+
+
+class SourceTooLarge(Exception):
+    """source_dir holds more than :data:`MAX_FILES` entries."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,15 @@ def scan(root: Path) -> Manifest:
     excluded: list[tuple[str, str]] = []
     too_large: list[tuple[str, int]] = []
     escaping: list[tuple[str, str]] = []
+    seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
+        seen += len(dirnames) + len(filenames)
+        if seen > MAX_FILES:
+            raise SourceTooLarge(
+                f"source_dir {root} holds more than {MAX_FILES:,} files and folders (after the exclusions): "
+                "smlaunch uploads code, not a home folder or a dataset"
+            )
         for name in sorted(dirnames):
             path = here / name
             rel = path.relative_to(root).as_posix()

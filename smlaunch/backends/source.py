@@ -41,7 +41,7 @@ def staged_source(source_dir: str, entry_point: str, *, own: bool = False) -> It
 
 @contextlib.contextmanager
 def _staged_own(src: Path, entry_point: str) -> Iterator[Path]:
-    from smlaunch.source_tree import scan, stage
+    from smlaunch.source_tree import SourceTooLarge, scan, stage
 
     if not src.is_dir():
         raise SubmitError(
@@ -49,7 +49,10 @@ def _staged_own(src: Path, entry_point: str) -> Iterator[Path]:
             field="entry_point.source_dir",
             fix="set entry_point.source_dir to your training script's folder",
         )
-    manifest = scan(src)
+    try:
+        manifest = scan(src)
+    except SourceTooLarge as exc:
+        raise SubmitError(str(exc), field="entry_point.source_dir", fix="point it at the script's folder") from None
     if manifest.escaping_links:
         rel, target = manifest.escaping_links[0]
         raise SubmitError(

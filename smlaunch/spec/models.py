@@ -305,6 +305,10 @@ class EntryPointSpec(Strict):
     def _names(self) -> EntryPointSpec:
         from smlaunch.arguments import SPEC_VALUES
 
+        for key, path in (("script", self.script), ("source_dir", self.source_dir)):
+            parts = path.replace("\\", "/").split("/")
+            if "\x00" in path or len(path) > 4096 or max(map(len, parts)) > 255:
+                raise ValueError(f"{key} is not a usable path (a NUL byte, or a name over 255 / a path over 4096)")
         if ".." in self.script.replace("\\", "/").split("/"):
             raise ValueError(f"script {self.script!r} leaves source_dir: give a path inside it")
         if isinstance(self.arguments, dict):

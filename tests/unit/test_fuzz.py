@@ -24,6 +24,7 @@ from smlaunch.spec.rules import RULES
 from smlaunch.templates import STARTERS, starter
 
 VERDICTS = {*RULES, "MEM001", "MEM002", "RUN001", "HOST001", "PCI001"}  # the rulebook plus the cost model's verdicts
+VERDICTS |= {f"SRC00{i}" for i in range(1, 7)}  # and the findings that read an own script's files
 TEMPLATES = {name: yaml.safe_load(starter(name)) for name in STARTERS}
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -148,6 +149,32 @@ def test_random_yaml_documents(doc):
 @given(mutated_templates(), overrides)
 def test_mutated_templates(text, sets):
     run_validate(text, sets)
+
+
+paths = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["/", ".", "..", "/proc/1/root", "/etc/hostname", "~", "a/../../b", "x" * 300, "ok\x00.py"]),
+)
+
+
+@st.composite
+def entry_points(draw):
+    """The 30B template with an ``entry_point:`` of hostile paths, argument styles and hyperparameters."""
+    data = yaml.safe_load(yaml.safe_dump(TEMPLATES["gpt2-30b"]))
+    section = {
+        "script": draw(st.one_of(paths, paths.map(lambda p: p + ".py"), values)),
+        "source_dir": draw(st.one_of(paths, values)),
+        "arguments": draw(st.one_of(st.sampled_from(["smlaunch", "aws-smp-gpt2", "aws"]), values)),
+        "hyperparameters": draw(st.one_of(st.dictionaries(st.text(max_size=6), scalars, max_size=3), values)),
+    }
+    data["entry_point"] = {k: v for k, v in section.items() if draw(st.booleans())}
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+@FUZZ
+@given(entry_points())
+def test_entry_points(text):
+    run_validate(text)
 
 
 def test_the_checks_see_every_exit_code():

@@ -201,3 +201,43 @@ def test_the_estimate_of_an_own_script_lists_its_assumptions(tmp_path):
     result = CliRunner().invoke(cli, ["estimate", str(tmp_path / "job.yaml")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "assumption: train.py is assumed to train smlaunch's GPT-2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"script": "t.py", "source_dir": "a\x00b"}, "source_dir is not a usable path"),
+        ({"script": "a" * 300 + ".py", "source_dir": "src"}, "script is not a usable path"),
+    ],
+)
+def test_paths_no_filesystem_takes_are_spec_errors(entry, message):
+    from smlaunch.errors import SpecError
+
+    job = copy.deepcopy(SCRIPT_BASE)
+    job["entry_point"] = entry
+    with pytest.raises(SpecError, match=message):
+        load_spec(job)
+
+
+def test_an_unreadable_or_huge_source_dir_is_one_finding(tmp_path, monkeypatch):
+    import smlaunch.source_tree as tree
+
+    root = make_tree(tmp_path / "src")
+    monkeypatch.setattr(tree, "MAX_FILES", 5)
+    (found,) = script_findings(spec_for(root))
+    assert (found.rule, found.field) == ("SRC001", "entry_point.source_dir") and "more than 5 files" in found.message
+    with pytest.raises(SubmitError, match="more than 5 files"), staged_source(str(root), "train.py", own=True):
+        pass
+
+
+def test_an_unreadable_source_dir_is_one_finding(tmp_path, monkeypatch):
+    import smlaunch.script_check as check
+
+    def refuse(root):
+        raise PermissionError(13, "Permission denied", str(root))
+
+    root = make_tree(tmp_path / "src")
+    monkeypatch.setattr(check, "scan", refuse)
+    (found,) = script_findings(spec_for(root))
+    assert (found.rule, found.severity, found.field) == ("SRC001", "error", "entry_point.source_dir")
+    assert found.message.endswith("cannot be read: Permission denied")
