@@ -99,6 +99,15 @@ def test_local_runs_the_script_with_the_toolkits_arguments_and_environment(sourc
     assert (run.run_dir / "site-packages" / "tinypkg" / "__init__.py").is_file()
     assert not (run.run_dir / "site-packages" / "yaml").exists()  # satisfied here: not installed again
 
+    from rich.console import Console
+
+    from smlaunch.cli.local_cmd import print_result
+
+    console = Console(record=True, width=200)
+    print_result(console, run)
+    summary = console.export_text()
+    assert "record_args.py exited 0 on every rank" in summary and "output/data/ (4 files)" in summary
+
 
 def test_a_requirement_pip_cannot_get_offline_is_named(source, tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_NO_INDEX", "1")
