@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from smlaunch import container as ct
 from smlaunch.errors import LocalRunError, MissingDependency, ValidationFailed
 from smlaunch.local_docker import docker_missing, run_docker
 from smlaunch.local_results import LocalRun, _collect, _parse_step, _split_rank
+from smlaunch.local_stop import Stopper
 from smlaunch.request import LaunchRequest, render
 from smlaunch.shrink import Change, Shrink, adapt
 from smlaunch.spec.findings import Finding, Report
@@ -318,7 +316,7 @@ def launch(
         bufsize=1,
         start_new_session=True,
     )
-    stopper = _Stopper(proc, grace_s)
+    stopper = Stopper(proc, grace_s)
     steps: list[dict[str, float | int]] = []
     console: list[str] = []
     with stopper, open(logs / "console.log", "w") as log:
@@ -364,51 +362,6 @@ def run_local(
     if docker:
         return run_docker(plan)
     return launch(plan, on_step=on_step)
-
-
-class _Stopper:
-    """Forward SIGINT/SIGTERM to torchrun as SIGTERM; kill its process group after ``grace_s`` or a second
-    signal; always kill leftovers on exit. Handlers are installed only in the main thread."""
-
-    def __init__(self, proc: subprocess.Popen, grace_s: float) -> None:
-        self.proc, self.grace_s = proc, grace_s
-        self.interrupted = False
-        self._old: dict[int, Any] = {}
-        self._timer: threading.Timer | None = None
-
-    def __enter__(self) -> _Stopper:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        if self._timer:
-            self._timer.cancel()
-        if self.proc.poll() is None:  # an exception in the reader: never leave ranks behind
-            self.kill()
-            self.proc.wait()
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.interrupted:
-            self.kill()
-            return
-        self.interrupted = True
-        try:
-            self.proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        self._timer = threading.Timer(self.grace_s, self.kill)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 __all__ = [

@@ -172,25 +172,22 @@ def print_result(console: Any, run: Any) -> None:
     table = Table(title="Local run", title_justify="left", show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    if run.metrics is None:  # an own script: smlaunch's metrics.json is our entry points' contract, not its
-        rows = [
-            ("script", f"{run.plan.request.entry_point} exited 0 on every rank"),
-            ("outputs", _outputs(run.outputs())),
-            ("wall time", f"{run.wall_s:.1f} s"),
-            ("run directory", str(run.run_dir)),
-        ]
-        for key, value in rows:
-            table.add_row(key, escape(value))
-        console.print(table)
-        return
     mems = ", ".join(f"{x:.2f}" for x in m.get("peak_mem_gib_per_rank") or [] if x is not None)
-    rows = [
-        ("steps", f"{m.get('steps')} (from step {m.get('start_step', 0)})"),
-        ("loss", f"{m.get('first_loss', float('nan')):.4f} -> {m.get('last_loss', float('nan')):.4f}"),
-        ("throughput", f"{m.get('tokens_per_s', 0):,.0f} tokens/s, {m.get('step_time_s', 0):.3f} s/step"),
-        ("layout", str(m.get("layout"))),
-        ("peak memory / rank (GiB)", mems or "-"),
-        ("checkpoint", str(m.get("checkpoint"))),
+    rows = (
+        []
+        if run.metrics is None
+        else [  # an own script writes no metrics.json (our entry points' contract)
+            ("steps", f"{m.get('steps')} (from step {m.get('start_step', 0)})"),
+            ("loss", f"{m.get('first_loss', float('nan')):.4f} -> {m.get('last_loss', float('nan')):.4f}"),
+            ("throughput", f"{m.get('tokens_per_s', 0):,.0f} tokens/s, {m.get('step_time_s', 0):.3f} s/step"),
+            ("layout", str(m.get("layout"))),
+            ("peak memory / rank (GiB)", mems or "-"),
+            ("checkpoint", str(m.get("checkpoint"))),
+        ]
+    )
+    if run.metrics is None:
+        rows.append(("script", f"{run.plan.request.entry_point} exited 0 on every rank"))
+    rows += [
         ("outputs", _outputs(run.outputs())),
         ("wall time", f"{run.wall_s:.1f} s"),
         ("run directory", str(run.run_dir)),
