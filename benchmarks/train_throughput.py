@@ -8,6 +8,9 @@ schema, rewritten after every run so a timeout keeps what finished) and a table 
     python3 benchmarks/train_throughput.py --suite h200x4 --out "$OUT"    # 4 GPUs: TP scaling + estimator grid
     python3 benchmarks/train_throughput.py --suite smoke --out /tmp/b     # CPU/gloo: 2 tiny runs, checks the plumbing
 
+`compile=1` is the entry point's --compile 1: one whole-model graph on a plain single-GPU/DP layout, per-block
+otherwise (entrypoints/levers.py; runs before 2026-12-03 compiled per block everywhere). On CUDA the entry point
+syncs with the host every 10 steps and gives each step its window's average time (entrypoints/steplog.py).
 step_time_s is the median over the steps after `warmup` (compile and allocator warm-up excluded);
 tokens_per_s = global batch * seq_length / step_time_s; MFU = tokens_per_s * flops_per_token / (num_gpus * 989e12)
 with flops_per_token = 6N + 12*L*width*T (PaLM/nanoGPT, no causal halving, recompute not counted).

@@ -51,13 +51,22 @@ class CausalSelfAttention(nn.Module):
         self.k = nn.Linear(d, d)
         self.v = nn.Linear(d, d)
         self.c_proj = nn.Linear(d, d)
+        # True (parallelize() sets it without TP): one GEMM over the concatenated q|k|v weights, as nanoGPT's
+        # c_attn; same parameters, same math. Under TP each projection stays its own (sharded) Linear
+        self.fused_qkv = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
+        if self.fused_qkv:
+            w = torch.cat((self.q.weight, self.k.weight, self.v.weight))
+            b = torch.cat((self.q.bias, self.k.bias, self.v.bias))
+            q, k, v = F.linear(x, w, b).split(self.q.out_features, dim=-1)
+        else:
+            q, k, v = self.q(x), self.k(x), self.v(x)
         # -1 = local heads: all of them, or num_heads / tp under tensor parallelism
-        q = self.q(x).view(B, T, -1, self.head_dim).transpose(1, 2)
-        k = self.k(x).view(B, T, -1, self.head_dim).transpose(1, 2)
-        v = self.v(x).view(B, T, -1, self.head_dim).transpose(1, 2)
+        q = q.view(B, T, -1, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, -1, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, -1, self.head_dim).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, -1))
 

@@ -63,8 +63,9 @@ Activation checkpointing (per stage, on that stage's blocks; torch.utils.checkpo
   torch.autograd.graph.save_on_cpu (pinned on CUDA) and brought back on demand during backward.
   activation_loading_horizon has no native equivalent (no prefetch).
 
-Compile (native-only --compile 1): each block is torch.compile'd after TP and activation checkpointing, before FSDP
-(torchtitan's order); on a plain single-stage model (tp = pp = 1, no FSDP) ln_f + lm_head + loss too.
+Compile (native-only --compile 1): on a plain single-stage model (tp = pp = 1, no FSDP) the whole forward + loss is
+one torch.compile graph; otherwise each block is torch.compile'd after TP and activation checkpointing, before FSDP
+(torchtitan's order). levers.py holds the benchmark switches (compile scope and mode, fused q/k/v, SDPA backend).
 
 Optimizer: AdamW, weight decay on matrices only, fused (on CPU as well, so the tests run the GPU's kernel path;
 also over DTensors), with DTensor and plain parameters in separate groups (the multi-tensor kernels refuse a mix).
@@ -81,6 +82,7 @@ import contextlib
 
 import torch
 import torch.distributed as dist
+from levers import Levers
 from mesh import Layout, ac_groups, split_blocks
 from model import GPT, lm_loss
 from stage import Stage, fsdp_wrap, pipeline_reduce_groups, tp_plan
@@ -313,13 +315,20 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
     stage.ac_groups = ac_groups(layout.activation_checkpointing, list(stage.blocks))
     stage.offload = layout.offload_activations and bool(stage.ac_groups)
     plain = layout.tp == 1 and layout.pp == 1 and not (layout.dp > 1 and layout.shard_optimizer_state)
-    if compile:  # per-block compile after TP and AC, before FSDP (torchtitan's order); identical blocks share code
+    levers = Levers.from_env()
+    for block in stage.blocks.values() if layout.tp == 1 else []:
+        block.attn.fused_qkv = levers.fused_qkv
+    whole = compile and plain and levers.compile_scope == "model"
+    kw = levers.compile_kwargs()
+    if compile and not whole:  # per-block compile after TP and AC, before FSDP (torchtitan's order)
         for block in stage.blocks.values():
-            block.compile()
+            block.compile(**kw)
     if layout.dp > 1 and layout.shard_optimizer_state:
         fsdp_wrap(stage, mesh["dp"])
     pm = ParallelModel(stage, mesh=mesh, layout=layout, device=device, config=model.config, vocab_size=model.vocab_size)
-    if compile and plain:  # also fuse ln_f + lm_head + fp32 cross-entropy
-        head_loss = torch.compile(lambda h, y: lm_loss(stage.head(h), y))
+    if whole:  # one graph: embedding, every block, ln_f + lm_head + fp32 cross-entropy (as nanoGPT compiles)
+        pm.forward_loss = torch.compile(lambda x, y: lm_loss(stage(x), y), **kw)
+    elif compile and plain:  # also fuse ln_f + lm_head + fp32 cross-entropy
+        head_loss = torch.compile(lambda h, y: lm_loss(stage.head(h), y), **kw)
         pm.forward_loss = lambda x, y: head_loss(stage.run_blocks(stage.embed(x)), y)
     return pm

@@ -29,8 +29,9 @@ Checkpoints: DCP to <checkpoint-dir>/step_<N> every checkpoint_every_steps, at t
 (spot interruption; the run then exits 143). A checkpoint counts only once its COMPLETE marker exists (written last);
 a start resumes from the newest complete one: model, optimizer, loss scale and step (the data depends only on the
 step, so a resumed run sees the same batches). Native-only extras outside the contract: --compile 1 torch.compiles
-each block (and the head + loss on a plain single-stage model); --final_save 0 (benchmarks) skips the end-of-run
-checkpoint and model save.
+the whole forward + loss on a plain single-stage model, else each block; --final_save 0 (benchmarks) skips the
+end-of-run checkpoint and model save; levers.py's SMLAUNCH_* switches (benchmarks). On CUDA the loss reaches the host
+every 10 steps (steplog.py): the log lines of a window come together, one per step, and SIGTERM is honoured then.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ import os
 import signal
 import socket
 import sys
-import time
 import traceback
 
 import runtime
 import torch
-from checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
+from checkpointing import latest_checkpoint, load_checkpoint, resume_vocab_size, save_checkpoint, save_model
+from levers import Levers
+from steplog import StepLog
 
 # fmt: off
 CONTRACT_INTS = {  # docs/entrypoint-contract.md; defaults = GPT-2 124M
@@ -162,14 +164,19 @@ def train_native(args) -> None:
         seed=args.seed,
         synthetic=bool(args.synthetic),
     )  # before the model: a missing channel fails fast
-    pm, optimizer, flops_per_token = build_native(args, layout=layout, mesh=mesh, device=device)
-    start_step, checkpoint = 0, None
     found = latest_checkpoint(args.checkpoint_dir)
+    pm, optimizer, flops_per_token = build_native(
+        args, layout=layout, mesh=mesh, device=device, resume_from=found[1] if found else None
+    )
+    start_step, checkpoint = 0, None
     if found:
-        start_step = load_checkpoint(pm, optimizer, found[1])
+        start_step, saved = load_checkpoint(pm, optimizer, found[1])
         checkpoint = found[1]
+        now = {"tp": layout.tp, "pp": layout.pp, "dp": layout.dp}
+        changed = ", ".join(f"{k} {saved[k]} -> {now[k]}" for k in now if saved and saved.get(k) != now[k])
         if rank == 0:
-            print(f"resumed from {found[1]} at step {start_step}", flush=True)
+            note = f" (layout changed: {changed}; resharded)" if changed else ""
+            print(f"resumed from {found[1]} at step {start_step}{note}", flush=True)
 
     stop = {"signal": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
@@ -178,29 +185,24 @@ def train_native(args) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    losses, times = [], []
+    log = StepLog(
+        every=Levers.from_env().steps_per_sync(device.type),
+        start_step=start_step,
+        device=device,
+        divisor=layout.dp * layout.tp,
+        rank=rank,
+        stats={"tokens_per_step": tokens_per_step, "flops_per_token": flops_per_token, "world": world, "peak": peak},
+    )
     step = start_step
     profiler = Profiler(args.max_steps, enabled=rank == 0)
     while step < args.max_steps:
         profiler.maybe_start(step)
-        t0 = time.perf_counter()
-        mean_loss, stopping = native_step(args, pm, optimizer, source, step, layout=layout, mesh=mesh, stop=stop)
+        log.add(step + 1, native_step(args, pm, optimizer, source, step, layout=layout, mesh=mesh))
         step += 1
-        dt = time.perf_counter() - t0
-        losses.append(mean_loss)
-        times.append(dt)
-        if rank == 0:
-            tps = tokens_per_step / dt
-            runtime.log_step(
-                step=step,
-                loss=mean_loss,
-                step_time_s=dt,
-                tokens_per_s=tps,
-                mfu=runtime.mfu(tps, flops_per_token, world, peak),
-                mem_gib=runtime.peak_mem_gib(device),
-            )
         every = args.checkpoint_every_steps
-        if stopping or (every and step % every == 0) or step == args.max_steps:
+        saving = (every and step % every == 0) or step == args.max_steps
+        stopping = log.due(step, force=saving or step == profiler.first) and log.flush(stop["signal"])
+        if stopping or saving:
             checkpoint = save_checkpoint(pm, optimizer, step, args.checkpoint_dir)
         if stopping:
             if rank == 0:
@@ -216,8 +218,8 @@ def train_native(args) -> None:
         layout=layout,
         world=world,
         device=device,
-        losses=losses,
-        times=times,
+        losses=log.losses,
+        times=log.times,
         start_step=start_step,
         tokens_per_step=tokens_per_step,
         flops_per_token=flops_per_token,
@@ -226,16 +228,22 @@ def train_native(args) -> None:
     shutdown()
 
 
-def build_native(args, *, layout, mesh, device):
-    """The parallel model of this rank's stage, its optimizer, and the whole model's FLOPs per token."""
+def build_native(args, *, layout, mesh, device, resume_from=None):
+    """The parallel model of this rank's stage, its optimizer, and the whole model's FLOPs per token.
+
+    Resuming keeps the checkpoint's padded vocabulary (its padding depends on the tp it was written with)."""
     from model import GPT, GPTConfig
     from parallelize import parallelize
 
     config = GPTConfig(args.num_layers, args.hidden_width, args.num_heads, args.seq_length, args.vocab_size)
+    vocab = config.padded_vocab_size(layout.tp)
+    if resume_from:
+        vocab = resume_vocab_size(resume_from, tp=layout.tp, padded=vocab, vocab_size=args.vocab_size)
     torch.manual_seed(args.seed)
+    Levers.from_env().apply_sdpa()
     # Built whole on the host (4 B/param of CPU memory per process, the same init on every layout and device);
     # parallelize() moves only this rank's stage, TP and FSDP shards to the GPU, which never holds the whole model.
-    model = GPT(config, padded_vocab_size=config.padded_vocab_size(layout.tp))
+    model = GPT(config, padded_vocab_size=vocab)
     flops_per_token = model.flops_per_token()
     pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
     del model  # blocks of other stages are freed
@@ -244,30 +252,23 @@ def build_native(args, *, layout, mesh, device):
     return pm, optimizer, flops_per_token
 
 
-def native_step(args, pm, optimizer, source, step: int, *, layout, mesh, stop: dict) -> tuple[float, bool]:
-    """One optimizer step: (the mean loss over the data-parallel ranks, whether any rank got SIGTERM)."""
-    import torch.distributed as dist
-
+def native_step(args, pm, optimizer, source, step: int, *, layout, mesh):
+    """One optimizer step, queued without waiting for the GPU: this rank's share of the loss as a device tensor
+    (None off the last stage); steplog.StepLog reduces it over the ranks when its window closes."""
     device = pm.device
     for group in optimizer.param_groups:
         group["lr"] = runtime.lr_at(step, args)
     # rows [dp_rank * group_batch, (dp_rank + 1) * group_batch) of the global batch at this step
     dp_rank = mesh["dp"].get_local_rank()
     x, y = source.batch(step, shard_index=dp_rank, num_shards=layout.dp, batch_size=layout.group_batch)
+    if device.type == "cuda":  # a copy from pageable memory would wait for the GPU: pin it, copy asynchronously
+        x, y = x.pin_memory(), y.pin_memory()
     loss = pm.forward_backward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
     _norm, ok = pm.clip_grads_(args.grad_clip)
     if ok:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    stats = torch.stack(
-        [
-            loss if loss is not None else torch.zeros((), device=device),
-            torch.tensor(float(stop["signal"]), device=device),
-        ]
-    )
-    dist.all_reduce(stats)  # loss from the last stage (mean over dp, equal over tp); SIGTERM on any rank
-    last_ranks = layout.dp * layout.tp  # ranks holding the loss (last stage)
-    return stats[0].item() / last_ranks, stats[1].item() > 0
+    return loss
 
 
 class Profiler:

@@ -7,6 +7,7 @@
     request = render(spec)           # what SageMaker will receive
     job = submit(spec)               # a SageMaker training job (JobHandle)
     job = attach(job_name)           # an existing job: .status(), .logs(), .wait(), .stop()
+    job.status().diagnosis           # a Failed or Stopped job's cause, spec field and fix (smlaunch.diagnosis)
     jobs = list_jobs(status="InProgress")   # the account's training jobs, newest first
     run = run_local(spec)            # the same job on this machine, under torchrun
     text = starter("gpt2-30b")       # a commented job.yaml (``smlaunch init``)
@@ -192,9 +193,9 @@ def _job_spec_or_none(model: Any, overrides: Overrides) -> JobSpec | None:
     if isinstance(model, Mapping):
         return _spec(model, overrides) if "cluster" in model else None
     if isinstance(model, str | os.PathLike) and Path(model).is_file():
-        import yaml
+        from smlaunch.spec.yaml_read import read_mapping
 
-        data = yaml.safe_load(Path(model).read_text())
+        data, _, _ = read_mapping(model)  # the spec loader's reader: its errors for tabs, UTF-16, aliases
         return _spec(model, overrides) if isinstance(data, dict) and "cluster" in data else None
     return None
 
@@ -251,6 +252,8 @@ def attach(job_name: str, *, region: str | None = None, backend: Backend | None 
     >>> job = attach("gpt2-30b-20260101-120000-1a2b3c4d", region="us-east-1")  # doctest: +SKIP
     >>> job.wait(poll_s=60).status  # doctest: +SKIP
     'Completed'
+    >>> job.status().diagnosis.to_dict()  # a Failed or Stopped job: why, which spec field, the fix  # doctest: +SKIP
+    {'cause': 'cuda-oom', 'summary': 'CUDA out of memory on algo-2 (rank 11) ...', 'field': 'training.batch_size', ...}
     """
     from smlaunch import jobs
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from smlaunch.spec.models import JobSpec
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 MAX_JOB_NAME = 63
+MAX_TAGS = 50
+"""Tags per SageMaker resource."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Prepared:
         spot = " (spot)" if r.use_spot_instances else ""
         lines = [
             f"job       {self.job_name}",
-            f"cluster   {r.instance_count} x {r.instance_type}{spot} in {r.region or '(default region)'}",
+            f"cluster   {r.instance_count} x {r.instance_type}{spot} in {region_used(r.region)}",
             f"layout    {self.report.summary}" if self.report.summary else "",
         ]
         if est is not None:
@@ -97,10 +99,14 @@ class DryRun:
         """The CreateTrainingJob request, as the SDK would send it."""
         return self.submission.request
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, *, show_secrets: bool = False) -> str:
+        """The request as YAML; secret-looking environment values as ``****`` unless ``show_secrets``."""
         import yaml
 
-        return yaml.safe_dump(_plain(self.request), sort_keys=True, width=120)
+        from smlaunch.secret_values import masked_call
+
+        request = self.request if show_secrets else masked_call(self.request)
+        return yaml.safe_dump(_plain(request), sort_keys=True, width=120)
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,9 @@ class JobStatus:
     end_time: datetime | None = None
     max_steps: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    diagnosis: Any = field(default=None, compare=False)
+    """Why a Failed or Stopped job ended (:class:`smlaunch.diagnosis.Diagnosis`): set by :meth:`JobHandle.status`;
+    None while the job runs, once it completed, and on a status made from a describe alone."""
 
     @property
     def done(self) -> bool:
@@ -163,7 +172,22 @@ class JobHandle:
         return self.backend.describe(self.name)
 
     def status(self) -> JobStatus:
-        return JobStatus.from_describe(self.describe())
+        """The job's status; a Failed or Stopped job's carries its :attr:`~JobStatus.diagnosis`."""
+        described = self.describe()
+        status = JobStatus.from_describe(described)
+        if status.status in ("Failed", "Stopped"):
+            status = replace(status, diagnosis=self._diagnosis(described))
+        return status
+
+    def diagnose(self):
+        """Why the job failed or stopped (:class:`smlaunch.diagnosis.Diagnosis`); None while it runs or once it
+        completed."""
+        return self.status().diagnosis
+
+    def _diagnosis(self, described: dict[str, Any]):
+        from smlaunch.diagnosis.sources import job_diagnosis
+
+        return job_diagnosis(self.backend, described)
 
     def logs(
         self, follow: bool = False, *, poll_s: float = 5.0, on_status: Callable[[JobStatus], None] | None = None
@@ -227,7 +251,9 @@ def prepare(
     est = _estimate(spec)
     report = _checked(spec, estimate=est, force=force)
     request = render(spec)
-    prepared = Prepared(spec, report, est, request, job_name or job_name_for(request))
+    name = job_name or job_name_for(request)
+    request = replace(request, tags={**request.tags, **_stored_spec_tags(spec, request)})
+    prepared = Prepared(spec, report, est, request, name)
     cost = prepared.cost_usd
     if max_cost is not None and cost is not None and cost > max_cost:
         raise SubmitError(
@@ -281,6 +307,28 @@ def list_jobs(
     """ListTrainingJobs summaries, newest first."""
     backend = backend or _sagemaker_backend(region)
     return backend.list_jobs(status=status, name_contains=name_contains, max_results=max_results)
+
+
+def _stored_spec_tags(spec: JobSpec, request: LaunchRequest) -> dict[str, str]:
+    """The tags that store the spec for a later diagnosis (:mod:`smlaunch.diagnosis.stored`); none when the user's
+    own tags leave no room under SageMaker's 50."""
+    from smlaunch.diagnosis.stored import spec_tags
+
+    tags = spec_tags(spec)
+    return tags if len(request.tags) + len(tags) <= MAX_TAGS else {}
+
+
+def region_used(region: str | None) -> str:
+    """The region a job goes to: the spec's, else the AWS configuration's (AWS_DEFAULT_REGION, the profile)."""
+    if region:
+        return region
+    try:
+        import botocore.session
+
+        found = botocore.session.Session().get_config_variable("region")
+    except Exception:  # (a broken AWS config: the submit itself reports it)
+        found = None
+    return found or "(no region: set sagemaker.region or AWS_DEFAULT_REGION)"
 
 
 def _sagemaker_backend(region: str | None) -> Backend:

@@ -15,13 +15,14 @@ renders it exactly as ``submit`` would (:func:`smlaunch.request.render`) and res
 ``mp_parameters``, and the runner's NCCL/EFA variables)
 in ``<run>/code`` with the ``SM_*`` environment, reads rank 0's step lines as they come, and collects
 metrics.json, the failure file and torchrun's error file at the end. torchrun runs in its own process group:
-SIGINT/SIGTERM are forwarded as SIGTERM (the entry point checkpoints and exits 143); the group is killed
-after ``grace_s`` or on a second signal.
+SIGINT/SIGTERM/SIGHUP are forwarded as SIGTERM (the entry point checkpoints and exits 143); the group is killed
+after ``grace_s`` or on a second signal, and by a watchdog if smlaunch dies (:mod:`smlaunch.local_stop`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import subprocess
 import sys
@@ -58,6 +59,8 @@ class LocalPlan:
     channels: dict[str, Path]
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
+    hosts: int = 1
+    """Hosts the run stands in for: 1 under torchrun here; ``--docker`` starts one container per host."""
     """The validation of the spec as written (before the local adaptation): warnings, and errors run with force."""
     forced: tuple[Finding, ...] = ()
     """Errors that ``force`` ran despite (each is said before the run starts)."""
@@ -153,15 +156,35 @@ def resolve_nproc(tp: int, pp: int, *, nproc: int | None, num_gpus: int) -> tupl
     return nproc or group, "cpu", notes
 
 
+def resolve_hosts(tp: int, pp: int, hosts: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:
+    """(processes in all, "cpu", notes) for ``hosts`` containers: the fewest processes that fill every host
+    evenly and are a multiple of tp x pp (lcm), or ``nproc`` when it is a multiple of both."""
+    group = tp * pp
+    if nproc is None:
+        nproc = math.lcm(group, hosts)
+    elif nproc < 1 or nproc % group or nproc % hosts:
+        raise LocalRunError(
+            f"--nproc {nproc} must be a multiple of tp({tp}) x pp({pp}) = {group} and of the {hosts} hosts",
+            fix=f"use --nproc {math.lcm(group, hosts)} (or a multiple of it)",
+        )
+    notes = [f"{hosts} containers x {nproc // hosts} process(es) (tp x pp = {group})"]
+    if num_gpus:
+        notes.append("SageMaker local mode runs GPUs in one container only (local_gpu with instance_count > 1 is "
+                     "refused by the SDK): the containers run on CPU (gloo)")  # fmt: skip
+    return nproc, "cpu", notes
+
+
 def resolve_channels(spec: JobSpec, data: DataArg) -> dict[str, Path]:
     """Channel -> local directory: ``data`` overrides (a DIR for ``train``, or {channel: DIR}), then the spec's
     ``local:``/``file:``/plain paths (``local:sample`` is the shipped sample dataset); S3 needs a replacement."""
+    from smlaunch.local_run_dir import check_channel_name
     from smlaunch.resources import sample_data_dir
 
     overrides = {} if data is None else dict(data) if isinstance(data, Mapping) else {"train": data}
     spec_dir = Path(spec.source.name).parent if spec.source and spec.source.name != "<dict>" else Path.cwd()
     channels: dict[str, Path] = {}
     for channel in sorted(set(spec.data) | set(overrides)):
+        check_channel_name(channel)  # each becomes <run>/input/data/<channel>
         uri = str(overrides.get(channel, spec.data.get(channel)))
         if uri.startswith("s3://"):
             raise LocalRunError(
@@ -198,11 +221,13 @@ def plan_local(
     run_dir: str | os.PathLike | None = None,
     num_gpus: int | None = None,
     force: bool = False,
+    hosts: int = 1,
 ) -> LocalPlan:
     """Decide the local run of ``spec``: processes, device, the adapted spec, its render and the data.
 
     The spec is validated first, as ``submit`` validates it (a local run rehearses the real job): rule and
     memory errors raise :class:`ValidationFailed` unless ``force``, which runs anyway and records them.
+    ``hosts`` > 1 (``--docker``: one container per host) spreads the processes evenly over the hosts, on CPU.
     """
     report = _validated(spec, force=force)
     if shrink not in ("auto", "none"):
@@ -215,8 +240,11 @@ def plan_local(
         spec = spec.model_copy(update={"data": data_uris})
     gpus = ct.num_gpus() if num_gpus is None else num_gpus
     tp, pp = spec.smp.tensor_parallel_degree, spec.smp.pipeline_parallel_degree
-    nproc, device, notes = resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)
-    adapted, changes = adapt(spec, nproc=nproc, device=device, shrink=shrink, steps=steps)
+    if hosts > 1:
+        nproc, device, notes = resolve_hosts(tp, pp, hosts, nproc=nproc, num_gpus=gpus)
+    else:
+        nproc, device, notes = resolve_nproc(tp, pp, nproc=nproc, num_gpus=gpus)
+    adapted, changes = adapt(spec, nproc=nproc, device=device, shrink=shrink, steps=steps, hosts=hosts)
     if not report.errors:
         _check_adapted(adapted, changes)
     if any(c.field in ("smp.fp16", "smp.bf16") for c in changes):
@@ -241,6 +269,7 @@ def plan_local(
         notes=notes,
         report=report,
         forced=tuple(report.errors),
+        hosts=hosts,
     )
 
 
@@ -286,19 +315,19 @@ def launch(
     """Lay out ``plan.run_dir``, run torchrun, stream its output; returns when every rank has exited."""
     import importlib.util
 
-    from smlaunch.resources import entrypoints_dir
+    from smlaunch.backends.source import staged_source
+    from smlaunch.local_run_dir import claim_run_dir
 
     if importlib.util.find_spec("torch") is None:
         raise MissingDependency("smlaunch local needs PyTorch", fix="pip install torch")
-    if plan.request.own_script:
-        from smlaunch.backends.source import staged_source
+    claim_run_dir(plan.run_dir)  # a non-empty folder that is not a run directory is refused
+    req = plan.request  # the code goes through the staging of submit: regular files inside the folder only
+    with staged_source(req.source_dir, req.entry_point, own=req.own_script) as code:
+        ct.write_tree(plan.container, channels=plan.channels, code_from=code)
+    if req.own_script:
         from smlaunch.local_requirements import install_requirements
 
-        with staged_source(plan.request.source_dir, plan.request.entry_point, own=True) as code:
-            ct.write_tree(plan.container, channels=plan.channels, code_from=code)
         install_requirements(plan.run_dir / "code" / "requirements.txt", plan.run_dir / "site-packages")
-    else:
-        ct.write_tree(plan.container, channels=plan.channels, code_from=entrypoints_dir())
     logs = plan.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for stale in (plan.run_dir / "output" / "failure", logs / "error.json"):
@@ -356,11 +385,17 @@ def run_local(
     docker: bool = False,
     on_step: Callable[[dict[str, float | int]], None] | None = None,
     force: bool = False,
+    image: str | None = None,
+    hosts: int | None = None,
 ) -> LocalRun:
-    """Run ``spec`` here: ``plan_local`` then ``launch`` (or SageMaker local mode with ``docker=True``)."""
-    plan = plan_local(spec, nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir, force=force)
+    """Run ``spec`` here: ``plan_local`` then ``launch``, or SageMaker local mode with ``docker=True`` (``image``;
+    ``hosts`` containers, default ``cluster.instance_count``)."""
+    count = (hosts or spec.cluster.instance_count) if docker else 1
+    plan = plan_local(
+        spec, nproc=nproc, shrink=shrink, steps=steps, data=data, run_dir=run_dir, force=force, hosts=count
+    )
     if docker:
-        return run_docker(plan)
+        return run_docker(plan, image=image, on_step=on_step)
     return launch(plan, on_step=on_step)
 
 
@@ -371,6 +406,7 @@ __all__ = [
     "launch",
     "plan_local",
     "resolve_channels",
+    "resolve_hosts",
     "resolve_nproc",
     "run_docker",
     "run_local",

@@ -1,79 +1,261 @@
-"""``smlaunch local --docker``: SageMaker's own local mode (SDK v2 ``LocalSession``) for a planned local run."""
+"""``smlaunch local --docker``: the planned local run in SageMaker's own local mode (SDK v2 ``LocalSession``).
+
+``cluster.instance_count`` containers (``algo-1`` ... ``algo-N``) on one Docker network, started by the SDK's
+docker compose file; inside each, the real sagemaker-training toolkit reads ``/opt/ml/input/config`` and launches
+the entry point (torchrun for ``engine: torch``, MPI for ``engine: smp``). What differs from a real job is said:
+
+- no AWS: the boto session carries placeholder credentials and a placeholder region, refuses every request it is
+  asked to send (:func:`refuse_aws`), and the SDK's telemetry is opted out; channels and outputs are ``file://``;
+- the processes per container come from the local plan (``sagemaker_mpi_num_of_processes_per_host``, the toolkit's
+  own knob: a CPU container would otherwise start one process);
+- the image is one on this machine (``docker/build-local-image.sh`` builds one offline); nothing is pulled.
+
+The containers' output is split by host into ``<run>/logs/<host>.log``; the artifacts the SDK gathers
+(``model.tar.gz``, ``output.tar.gz`` under ``<run>/artifacts``) are unpacked into ``<run>/model`` and
+``<run>/output`` so that the summary reads them as it reads an emulated run. Containers and the network are
+removed on every exit (success, failure, Ctrl-C, SIGTERM).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
+import signal
 import subprocess
+import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smlaunch.errors import LocalRunError, MissingDependency
-from smlaunch.local_results import LocalRun
+from smlaunch.errors import LocalRunError, MissingDependency, SmlaunchError
+from smlaunch.local_docker_image import check_image
+from smlaunch.local_docker_stream import HostLines
+from smlaunch.local_results import LocalRun, _collect
 from smlaunch.targets import sagemaker_v2
 
 if TYPE_CHECKING:  # pragma: no cover
     from smlaunch.local import LocalPlan
 
+PLACEHOLDER_REGION = "us-east-1"
+"""The region a LocalSession must name; nothing is sent to it."""
+PLACEHOLDER_ROLE = "arn:aws:iam::111111111111:role/smlaunch-local"
+PLACEHOLDER_KEY = "smlaunch-local-no-aws"
+"""The access key and secret the containers see (the SDK copies the session's credentials into them): never the
+user's real ones."""
+TELEMETRY_OPT_OUT = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+NOT_LOCAL = ("volume_size", "max_run", "subnets", "security_group_ids", "checkpoint_s3_uri", "volume_kms_key",
+             "output_kms_key", "use_spot_instances", "max_wait", "framework_version", "py_version")  # fmt: skip
+"""Estimator keywords that describe the real cluster, not a local container (the image is given instead)."""
+
 
 def docker_missing(
     *, which: Callable[[str], str | None] = shutil.which, run: Callable[..., Any] = subprocess.run
 ) -> str | None:
-    """What SageMaker local mode lacks here ("docker", "docker compose"), or None when both exist."""
+    """What SageMaker local mode lacks here (the docker CLI, docker compose, a running daemon), or None."""
     if which("docker") is None:
         return "the `docker` CLI is not on PATH"
+    if _compose_command(which=which, run=run) is None:
+        return "neither `docker compose` (v2 plugin) nor `docker-compose` works"
+    try:
+        info = run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "`docker info` did not answer"
+    if info.returncode != 0:
+        return "the Docker daemon is not running (`docker info` fails; start it: dockerd &, or systemctl start docker)"
+    return None
+
+
+def _compose_command(
+    *, which: Callable[[str], str | None] = shutil.which, run: Callable[..., Any] = subprocess.run
+) -> list[str] | None:
+    """The compose command the SDK will use: ``docker compose`` when the plugin answers, else ``docker-compose``."""
     try:
         if run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0:
-            return None
+            return ["docker", "compose"]
     except (OSError, subprocess.SubprocessError):
         pass
-    return None if which("docker-compose") else "neither `docker compose` (v2 plugin) nor `docker-compose` works"
+    return ["docker-compose"] if which("docker-compose") else None
 
 
-def run_docker(plan: LocalPlan, *, missing: Callable[[], str | None] = docker_missing) -> LocalRun:
-    """SageMaker's own local mode (``instance_type="local"``): the DLC image under docker compose.
+def refuse_aws(event_name: str = "", **_: Any) -> None:
+    """A botocore ``before-send`` handler: local mode makes no AWS call, so any request is an error."""
+    operation = event_name.removeprefix("before-send.").replace(".", " ") or "a request"
+    raise LocalRunError(
+        f"smlaunch local --docker makes no AWS calls, but SageMaker local mode tried one: {operation}",
+        fix="use an image that is on this machine (docker images), file:// data and outputs, and no s3:// URIs",
+    )
 
-    Needs Docker, docker compose, AWS credentials and network access to pull the image from ECR; SMP v1 itself
-    does not run there (no smdistributed binary on CPU images, one GPU host at most), so this is a container
-    smoke test. ``missing`` is injectable for tests.
+
+def local_session(run_dir: Path, region: str | None) -> Any:
+    """A ``LocalSession`` that cannot reach AWS: placeholder credentials and region, every request refused, no
+    telemetry, no user SDK config (which could point at S3); its container files go under ``<run>/sagemaker``."""
+    try:
+        import boto3
+        from sagemaker.local import LocalSession
+    except ImportError as exc:
+        raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
+    boto_session = boto3.Session(
+        aws_access_key_id=PLACEHOLDER_KEY,
+        aws_secret_access_key=PLACEHOLDER_KEY,
+        region_name=region or PLACEHOLDER_REGION,
+    )
+    boto_session.events.register("before-send", refuse_aws)
+    session = LocalSession(boto_session=boto_session, sagemaker_config=TELEMETRY_OPT_OUT)
+    root = run_dir / "sagemaker"
+    root.mkdir(parents=True, exist_ok=True)
+    session.config = {"local": {"local_code": True, "container_root": str(root)}}
+    return session
+
+
+def estimator_kwargs(plan: LocalPlan, image: str, code: Path) -> dict[str, Any]:
+    """``PyTorch(...)`` keywords: the rendered job with the local image, ``local``/``local_gpu``, one container per
+    host, the plan's processes per host, the staged code and ``file://`` outputs."""
+    kwargs = sagemaker_v2.estimator_kwargs(plan.request)
+    for key in NOT_LOCAL:
+        kwargs.pop(key, None)
+    per_host = plan.nproc // plan.hosts
+    hyperparameters = dict(kwargs["hyperparameters"])
+    distribution = dict(kwargs.get("distribution") or {})
+    if "mpi" in distribution:
+        distribution["mpi"] = {**distribution["mpi"], "processes_per_host": per_host}
+    else:
+        hyperparameters["sagemaker_mpi_num_of_processes_per_host"] = per_host
+    kwargs.update(
+        image_uri=image,
+        instance_type="local_gpu" if plan.device == "cuda" else "local",
+        instance_count=plan.hosts,
+        role=PLACEHOLDER_ROLE,
+        source_dir=str(code),
+        hyperparameters=hyperparameters,
+        distribution=distribution,
+        output_path=f"file://{plan.run_dir / 'artifacts'}",
+        tags=None,
+    )
+    return kwargs
+
+
+def run_docker(
+    plan: LocalPlan,
+    *,
+    image: str | None = None,
+    on_step: Callable[[dict[str, float | int]], None] | None = None,
+    on_line: Callable[[str, str], None] | None = None,
+    missing: Callable[[], str | None] = docker_missing,
+) -> LocalRun:
+    """Run ``plan`` in SageMaker local mode; returns when every container has exited and all are removed.
+
+    ``image`` defaults to the newest image ``docker/build-local-image.sh`` built here. ``on_line(host, text)`` sees
+    every line of every container; ``missing`` is injectable for tests.
     """
     lack = missing()
     if lack:
         raise LocalRunError(
             f"--docker runs SageMaker local mode, which needs Docker and Docker Compose: {lack}",
-            fix="install Docker Engine with the compose plugin, or drop --docker to run under torchrun here",
+            fix="install Docker Engine with compose (apt-get install docker.io docker-compose), or drop --docker "
+            "to run under torchrun here",
         )
+    image = check_image(image, engine=plan.request.engine)
+    code = _stage_code(plan)
+    session = local_session(plan.run_dir, plan.request.region)
+    from sagemaker.pytorch import PyTorch
+
+    with _quiet_sdk():
+        estimator = PyTorch(**estimator_kwargs(plan, image, code), sagemaker_session=session)
+    lines = HostLines(plan.run_dir / "logs", on_step=on_step, on_line=on_line)
+    start, returncode, interrupted, failure = time.monotonic(), 0, False, None
     try:
-        from sagemaker.local import LocalSession
-        from sagemaker.pytorch import PyTorch
-    except ImportError as exc:
-        raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
-    session = LocalSession()
-    session.config = {"local": {"local_code": True, "container_root": str(plan.run_dir)}}
-    kwargs = sagemaker_v2.estimator_kwargs(plan.request)
-    kwargs.update(
-        instance_type="local_gpu" if plan.device == "cuda" else "local",
-        instance_count=1,
-        role=kwargs.get("role") or "arn:aws:iam::111111111111:role/smlaunch-local",
-    )
-    for key in ("volume_size", "max_run", "subnets", "security_group_ids", "output_path", "checkpoint_s3_uri"):
-        kwargs.pop(key, None)
-    estimator = PyTorch(**kwargs, sagemaker_session=session)
-    start = time.monotonic()
-    returncode = 0
-    try:
-        estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
-    except Exception as exc:  # the SDK raises many types; the message is what the user needs
+        with lines, _sigterm_as_interrupt(), contextlib.redirect_stdout(lines), _quiet_sdk():
+            estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
+    except KeyboardInterrupt:
+        returncode, interrupted = 130, True
+    except SmlaunchError:
+        raise
+    except Exception as exc:  # the SDK raises RuntimeError/ValueError/...; its message is what the user needs
         returncode, failure = 1, f"{type(exc).__name__}: {exc}"
-    else:
-        failure = None
-    return LocalRun(
-        plan=plan,
-        returncode=returncode,
-        wall_s=time.monotonic() - start,
-        steps=[],
-        metrics=None,
-        failure=failure,
-        failed_rank=None,
-        error_tail="",
-    )
+    finally:
+        compose_down(plan.run_dir / "sagemaker")
+    _unpack_artifacts(plan.run_dir)
+    run = _collect(
+        plan, returncode, wall_s=time.monotonic() - start, steps=lines.steps, console=lines.console(),
+        interrupted=interrupted,
+    )  # fmt: skip
+    if run.ok or run.reason or failure is None:
+        return run
+    return _with_reason(run, lines.failure_line() or failure)
+
+
+def _with_reason(run: LocalRun, reason: str) -> LocalRun:
+    from dataclasses import replace
+
+    return replace(run, reason=reason)
+
+
+def _stage_code(plan: LocalPlan) -> Path:
+    """``<run>/code``: what the SDK mounts as ``/opt/ml/code`` (the staged own script, or smlaunch's entry points);
+    stale outputs of an earlier run in the same directory are removed first."""
+    from smlaunch.backends.source import staged_source
+    from smlaunch.resources import entrypoints_dir
+
+    for stale in ("code", "model", "output", "artifacts", "sagemaker", "logs"):
+        shutil.rmtree(plan.run_dir / stale, ignore_errors=True)
+    code = plan.run_dir / "code"
+    req = plan.request
+    source = req.source_dir if req.own_script else str(entrypoints_dir())
+    with staged_source(source, req.entry_point, own=req.own_script) as staged:
+        shutil.copytree(staged, code)
+    return code
+
+
+def compose_down(root: Path, *, timeout_s: int = 10) -> None:
+    """Stop and remove every container and the network of each compose file under ``root`` (idempotent)."""
+    compose = _compose_command() or ["docker-compose"]
+    for compose_file in sorted(root.glob("*/docker-compose.yaml")):
+        subprocess.run(
+            [*compose, "-f", str(compose_file), "down", "--remove-orphans", "--timeout", str(timeout_s)],
+            capture_output=True,
+            timeout=120 + timeout_s,
+            check=False,
+        )
+
+
+def _unpack_artifacts(run_dir: Path) -> None:
+    """``artifacts/model.tar.gz`` -> ``model/``, ``artifacts/output.tar.gz`` -> ``output/`` (as the job wrote them)."""
+    for name, dest in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
+        archive = run_dir / "artifacts" / name
+        if archive.is_file():
+            (run_dir / dest).mkdir(parents=True, exist_ok=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(run_dir / dest, filter="data")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a closed terminal's kill, a CI timeout) stops the run as Ctrl-C does, so the containers go too."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: no handler can be installed there
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    """The SDK logs its compose file, commands and a troubleshooting link at INFO/ERROR: smlaunch says what
+    matters itself (logs go to ``<run>/logs``)."""
+    logger = logging.getLogger("sagemaker")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

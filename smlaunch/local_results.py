@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,10 @@ class LocalRun:
     interrupted: bool = False
     reason: str | None = None
     """Why it failed: the failing rank's exception line, else the failure file."""
+    exit_code: int | None = None
+    """The failing rank's exit code as torchrun saw it (negative: killed by that signal, -9 is SIGKILL)."""
+    console_tail: str = ""
+    """torchrun's own last lines (its root-cause report), without the ranks' lines."""
 
     @property
     def ok(self) -> bool:
@@ -57,14 +62,40 @@ class LocalRun:
             error = LocalRunError(f"local run interrupted (exit {self.returncode}); logs in {self.run_dir / 'logs'}")
             error.exit_code = 130
             raise error
+        diagnosis = self.diagnosis
+        summary = diagnosis.summary if diagnosis is not None and diagnosis.known else self._reason_line()
+        if self.metrics is not None and not self.failure:
+            summary += " (after training finished: metrics.json was written, the crash is in shutdown)"
+        logs = f"logs: {self.run_dir / 'logs' / 'console.log'}"
+        fix = (
+            f"{diagnosis.fix}; {logs}"
+            if diagnosis is not None and diagnosis.known
+            else (f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}")
+        )
+        raise LocalRunError(
+            f"local run failed (exit {self.returncode}): {summary}",
+            field=diagnosis.field if diagnosis is not None else None,
+            fix=fix,
+        )
+
+    def _reason_line(self) -> str:
         rank = f"rank {self.failed_rank}" if self.failed_rank is not None else "a rank"
         reason = self.reason or (self.error_tail.strip().splitlines() or ["no error message"])[-1]
-        if self.metrics is not None and not self.failure:
-            reason += " (after training finished: metrics.json was written, the crash is in shutdown)"
-        raise LocalRunError(
-            f"{rank} failed (exit {self.returncode}): {reason}",
-            fix=f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}",
-        )
+        return f"{rank} failed: {reason}"
+
+    @property
+    def diagnosis(self):
+        """Why the run failed (:class:`smlaunch.diagnosis.Diagnosis`), or None when it did not fail (or was
+        interrupted)."""
+        if self.ok or self.interrupted:
+            return None
+        cached = self.__dict__.get("_diagnosis")
+        if cached is None:
+            from smlaunch.diagnosis import diagnose
+            from smlaunch.diagnosis.sources import local_context
+
+            cached = self.__dict__["_diagnosis"] = diagnose(local_context(self))
+        return cached
 
 
 def _split_rank(line: str) -> tuple[int | None, str]:
@@ -83,12 +114,14 @@ def _collect(
 ) -> LocalRun:
 
     metrics_path = plan.run_dir / "output" / "data" / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    # a metrics.json older than this run is an earlier run's (a rerun in the same directory): not this run's
+    fresh = metrics_path.is_file() and metrics_path.stat().st_mtime >= time.time() - wall_s - 1.0
+    metrics = json.loads(metrics_path.read_text()) if fresh else None
     failure_path = plan.run_dir / "output" / "failure"
     failure = failure_path.read_text().strip() if failure_path.is_file() else None
-    failed_rank = None  # torchrun's first observed failure; else the rank the failure file names
+    failed_rank = exit_code = None  # torchrun's first observed failure; else the rank the failure file names
     if returncode and (match := _ROOT_CAUSE.search(console)):
-        failed_rank = int(match[1])
+        failed_rank, exit_code = int(match[1]), int(match[2])
     elif failure and (match := re.match(r"rank (\d+):", failure)):
         failed_rank = int(match[1])
     error_file = plan.run_dir / "logs" / "error.json"
@@ -98,6 +131,8 @@ def _collect(
     # every rank writes the same failure file, so it may hold a later rank's knock-on error (a peer hung up):
     # the exception of the first rank torchrun saw fail says what went wrong
     reason = (_exception_line(tail) if returncode else None) or failure
+    if exit_code is not None and exit_code < 0:  # killed by a signal: its exception line is torchrun's own
+        reason = _signal_text(failed_rank, exit_code)
     if failure and (match := re.match(r"rank \d+: (.*)", failure, re.S)) and reason == match[1]:
         reason = failure.partition(": ")[2]
     if returncode == 0 and metrics is None and not plan.request.own_script:  # smlaunch's entry points write it
@@ -113,7 +148,20 @@ def _collect(
         error_tail=tail,
         interrupted=interrupted,
         reason=reason,
+        exit_code=exit_code,
+        console_tail="\n".join(line for line in console.splitlines() if _split_rank(line)[0] is None),
     )
+
+
+def _signal_text(rank: int | None, exit_code: int) -> str:
+    """``rank 1 was killed by SIGKILL (signal 9)``."""
+    import signal
+
+    try:
+        name = signal.Signals(-exit_code).name
+    except ValueError:
+        name = "a signal"
+    return f"rank {rank if rank is not None else '?'} was killed by {name} (signal {-exit_code})"
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Interrupt)\b.*)$")

@@ -1,28 +1,94 @@
-"""Stopping a local run: SIGINT/SIGTERM forwarded to torchrun, its process group killed when it does not stop."""
+"""Stopping a local run: SIGINT/SIGTERM/SIGHUP forwarded to torchrun, its process group killed when it does not stop,
+and a watchdog that stops the group when ``smlaunch`` itself dies (SIGKILL, a crash): no rank outlives the run.
+
+torchrun runs in its own session (``start_new_session``), so neither a terminal's signals nor the death of its
+parent reach it or the ranks. :class:`Stopper` ties their life to ours:
+
+- SIGINT, SIGTERM and SIGHUP (the terminal closed) of smlaunch are forwarded to torchrun as SIGTERM (the entry
+  point checkpoints and exits 143); the group is killed after ``grace_s`` or on a second signal;
+- any other exit of the ``with`` block (an exception) kills the group;
+- a watchdog process (:data:`WATCHDOG`, in a session of its own so that no terminal signal reaches it) polls its
+  parent; when smlaunch is gone, it sends the group SIGTERM (the ranks checkpoint and exit), then SIGKILL once
+  the ranks are gone (torchrun, with nobody left to report to, does not always exit by itself) or ``grace_s``
+  has passed. It exits by itself when the group is gone and is killed when the run ends normally.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 from typing import Any
 
+WATCHDOG = """
+import os, signal, sys, time
+parent, group, grace = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def alive():
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+while os.getppid() == parent:
+    if not alive():
+        sys.exit(0)
+    time.sleep(0.2)
+try:
+    os.killpg(group, signal.SIGTERM)
+except ProcessLookupError:
+    sys.exit(0)
+def ranks():
+    # members of the group other than torchrun (its leader); None where there is no /proc to tell
+    if not os.path.isdir("/proc"):
+        return None
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != group:
+            try:
+                with open(f"/proc/{name}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append(name)
+    return found
+deadline = time.monotonic() + grace
+while alive() and time.monotonic() < deadline and ranks() != []:
+    time.sleep(0.2)
+try:
+    os.killpg(group, signal.SIGKILL)
+except ProcessLookupError:
+    pass
+"""
+"""The watchdog's program (``python -c``; no smlaunch import, so it starts in milliseconds)."""
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class Stopper:
-    """Forward SIGINT/SIGTERM to torchrun as SIGTERM; kill its process group after ``grace_s`` or a second
-    signal; always kill leftovers on exit. Handlers are installed only in the main thread."""
+    """Forward SIGINT/SIGTERM/SIGHUP to torchrun as SIGTERM; kill its process group after ``grace_s`` or a second
+    signal; always kill leftovers on exit; a watchdog stops the group if we die. Handlers are installed only in
+    the main thread."""
 
     def __init__(self, proc: subprocess.Popen, grace_s: float) -> None:
         self.proc, self.grace_s = proc, grace_s
         self.interrupted = False
         self._old: dict[int, Any] = {}
         self._timer: threading.Timer | None = None
+        self._watchdog: subprocess.Popen | None = None
 
     def __enter__(self) -> Stopper:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", WATCHDOG, str(os.getpid()), str(self.proc.pid), str(self.grace_s)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -33,6 +99,11 @@ class Stopper:
         if self.proc.poll() is None:  # an exception in the reader: never leave ranks behind
             self.kill()
             self.proc.wait()
+        else:
+            self.kill()  # a rank that outlived torchrun (its group lives on while any member does)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.interrupted:

@@ -91,8 +91,9 @@ class Progress:
         remaining = max(0, self.max_steps - self.step)
         return remaining * sum(self._times) / len(self._times)
 
-    def summary(self) -> str:
-        """``step 12/100  loss 4.1234  53,123 tok/s  mfu 41.2%  ETA 13s`` (empty before the first step)."""
+    def summary(self, *, eta: bool = True) -> str:
+        """``step 12/100  loss 4.1234  53,123 tok/s  mfu 41.2%  ETA 13s`` (empty before the first step); ``eta=False``
+        leaves the ETA out (a job that has ended has none)."""
         if not self.latest:
             return ""
         m = self.latest
@@ -100,6 +101,6 @@ class Progress:
         parts = [f"step {m['step']}{total}", f"loss {m['loss']:.4f}", f"{m['tokens_per_s']:,.0f} tok/s"]
         if "mfu" in m:
             parts.append(f"mfu {100 * m['mfu']:.1f}%")
-        if self.max_steps:
+        if self.max_steps and eta:
             parts.append(f"ETA {format_duration(self.eta_s)}")
         return "  ".join(parts)

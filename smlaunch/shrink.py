@@ -97,23 +97,36 @@ def smallest_batch(spec: JobSpec) -> int:
 
 
 def adapt(
-    spec: JobSpec, *, nproc: int, device: str, shrink: Shrink = "auto", steps: int | None = None
+    spec: JobSpec,
+    *,
+    nproc: int,
+    device: str,
+    shrink: Shrink = "auto",
+    steps: int | None = None,
+    hosts: int = 1,
 ) -> tuple[JobSpec, list[Change]]:
-    """The spec a local run renders, and what changed. ``device`` is "cpu" or "cuda"."""
+    """The spec a local run renders, and what changed. ``device`` is "cpu" or "cuda"; ``nproc`` processes in all,
+    spread evenly over ``hosts`` (``--docker`` containers)."""
     changes: list[Change] = []
     reason_steps = "--steps" if steps is not None else "shrunk run"
-    cluster = {"instance_count": 1, "processes_per_host": nproc}
+    per_host = nproc // hosts
+    cluster = {"instance_count": hosts, "processes_per_host": per_host}
     smp: dict[str, Any] = {}
     training: dict[str, Any] = {}
     model: dict[str, Any] = {}
-    if spec.cluster.instance_count != 1:
-        changes.append(Change("cluster.instance_count", spec.cluster.instance_count, 1, "one local host"))
-    if spec.cluster.gpus_per_host != nproc:
+    if spec.cluster.instance_count != hosts:
+        why = "one local host" if hosts == 1 else f"{hosts} local containers"
+        changes.append(Change("cluster.instance_count", spec.cluster.instance_count, hosts, why))
+    if spec.cluster.gpus_per_host != per_host:
         lay = resolve(spec)
         dp = nproc // (lay.tp * lay.pp)
+        where = "" if hosts == 1 else f" over {hosts} hosts"
         changes.append(
             Change(
-                "cluster.processes_per_host", spec.cluster.gpus_per_host, nproc, f"local processes: tp x pp x dp({dp})"
+                "cluster.processes_per_host",
+                spec.cluster.gpus_per_host,
+                per_host,
+                f"local processes: tp x pp x dp({dp}){where}",
             )
         )
     if device == "cpu":

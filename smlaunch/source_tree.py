@@ -1,13 +1,19 @@
-"""What of an own script's ``source_dir`` goes up as ``sourcedir.tar.gz`` (and into a local run's ``code/``).
+"""What goes up as ``sourcedir.tar.gz`` and what a local run copies into ``<run>/code``: one staging for both.
 
-    manifest = scan(Path("./gpt2"))       # files, what is excluded and why, links that leave the folder
-    with stage(manifest) as copy: ...     # a clean copy holding exactly manifest.files
+    manifest = scan(Path("./gpt2"))                       # an own script's folder
+    manifest = scan(entrypoints_dir(), entry_points=True) # smlaunch's entry points: top-level *.py, no tests
+    with stage(manifest) as copy: ...                     # a clean copy holding exactly manifest.files
 
-The folder is uploaded whole, requirements.txt included (the container installs it), except
-:data:`EXCLUDED_DIRS` (VCS folders, caches, virtual environments, credential folders), :data:`SECRET_FILES`
-(``.env`` and other secret-looking files), compiled files, and files over :data:`MAX_FILE_BYTES` (a warning).
-A symlink that leaves the folder is refused; a symlinked directory is not followed (what it points to inside the
-folder is uploaded where it lies). smlaunch's own entry points are staged by :mod:`smlaunch.backends.source`.
+Only regular files inside the folder are staged. Left out (and listed in :meth:`Manifest.summary`):
+:data:`EXCLUDED_DIRS` (VCS folders, caches, virtual environments, credential folders; also any folder holding a
+``pyvenv.cfg``), :data:`SECRET_FILES` (``.env``, keys, ``credentials*``, ``*secret*`` ...), compiled files,
+anything that is not a regular file (FIFOs, sockets, devices, dangling links: skipped, never read), and files
+over :data:`MAX_FILE_BYTES` (a warning; for smlaunch's entry points, an error). Refused (an error, nothing is
+staged): a symlink that leaves the folder, and a hard link whose other links are not all inside the folder
+(``st_nlink`` larger than the links found inside; smlaunch's own entry points are exempt, as installers such as
+uv hard-link package files from their cache), more than :data:`MAX_FILES` entries, or more than
+:data:`MAX_TOTAL_BYTES` in all. A symlinked directory is not followed (what it points to inside the folder is
+staged where it lies); a symlinked file inside the folder is staged as a plain copy.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,9 +51,15 @@ MAX_FILES = 10_000
 MAX_FILE_BYTES = 50 * 1024**2
 """A file larger than this is left out with a warning: data belongs in a channel (``data:``), not in the code."""
 
+MAX_TOTAL_BYTES = 256 * 1024**2
+"""More than this in all (after the exclusions) is an error, not an upload."""
+
+ENTRY_POINT_SKIP = re.compile(r"^(test_.*|.*_test|conftest|setup)\.py$")
+"""smlaunch's entry points: top-level ``*.py`` files that are not staged (tests, conftest, setup)."""
+
 
 class SourceTooLarge(Exception):
-    """source_dir holds more than :data:`MAX_FILES` entries."""
+    """source_dir holds more than :data:`MAX_FILES` entries or :data:`MAX_TOTAL_BYTES`."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,8 @@ class Manifest:
     """(relative path, reason) of what is left out: a folder is listed once, not its contents."""
     too_large: tuple[tuple[str, int], ...]
     escaping_links: tuple[tuple[str, str], ...]
-    """(relative path, target) of symlinks that leave the folder: refused."""
+    """(relative path, target) of symlinks that leave the folder and of hard links shared with files outside it
+    (target: ``hard link (N links, M inside)``): refused."""
 
     @property
     def total_bytes(self) -> int:
@@ -84,50 +99,101 @@ def _secret(name: str) -> bool:
     return any(fnmatch.fnmatch(low, pattern) for pattern in SECRET_FILES)
 
 
-def scan(root: Path) -> Manifest:
-    """Walk ``root`` (not following symlinked folders) and sort each entry into uploaded or left out."""
-    root = root.resolve()
-    files: list[tuple[str, int]] = []
-    excluded: list[tuple[str, str]] = []
-    too_large: list[tuple[str, int]] = []
-    escaping: list[tuple[str, str]] = []
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+def _kind(path: Path) -> str | None:
+    """None for a regular file (or a symlink to one), else why it is not staged."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "dangling or unreadable link"
+    return None if stat.S_ISREG(mode) else "not a regular file (FIFO, socket or device)"
+
+
+class _Walk:
+    """The state of one :func:`scan`."""
+
+    def __init__(self, root: Path, entry_points: bool) -> None:
+        self.root, self.entry_points = root, entry_points
+        self.files: list[tuple[str, int]] = []
+        self.excluded: list[tuple[str, str]] = []
+        self.too_large: list[tuple[str, int]] = []
+        self.escaping: list[tuple[str, str]] = []
+        self.inodes: dict[tuple[int, int], list[str]] = {}
+
+    def folder(self, path: Path) -> bool:
+        """Whether to walk into ``path`` (else it is recorded as left out or refused)."""
+        rel = path.relative_to(self.root).as_posix()
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(self.root):
+                self.escaping.append((rel, str(target)))
+            else:
+                self.excluded.append((rel, "symlinked folder (its target is uploaded where it lies)"))
+            return False
+        if self.entry_points:
+            self.excluded.append((rel, "folder"))  # smlaunch's entry points: top-level files only
+            return False
+        if path.name in EXCLUDED_DIRS or (path / "pyvenv.cfg").is_file() or _secret(path.name):
+            self.excluded.append((rel, "folder"))
+            return False
+        return True
+
+    def file(self, path: Path) -> None:
+        rel, name = path.relative_to(self.root).as_posix(), path.name
+        if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+            self.escaping.append((rel, str(path.resolve())))
+        elif _secret(name):
+            self.excluded.append((rel, "secret-looking file"))
+        elif any(fnmatch.fnmatch(name, p) for p in OTHER_FILES):
+            self.excluded.append((rel, "compiled or system file"))
+        elif self.entry_points and (not name.endswith(".py") or ENTRY_POINT_SKIP.match(name)):
+            self.excluded.append((rel, "not an entry point file"))
+        elif (kind := _kind(path)) is not None:
+            self.excluded.append((rel, kind))
+        elif (size := path.stat().st_size) > MAX_FILE_BYTES:
+            self.too_large.append((rel, size))
+        else:
+            self.files.append((rel, size))
+            info = path.stat()
+            if info.st_nlink > 1 and not path.is_symlink():
+                self.inodes.setdefault((info.st_dev, info.st_ino), []).append(rel)
+
+    def hard_links_out(self) -> list[tuple[str, str]]:
+        """Staged files with more hard links than the folder holds: content shared with a file outside."""
+        out = []
+        for rels in self.inodes.values():
+            links = (self.root / rels[0]).stat().st_nlink
+            if links > len(rels) and not self.entry_points:
+                out += [(rel, f"hard link ({links} links, {len(rels)} inside)") for rel in rels]
+        return out
+
+
+def scan(root: Path, *, entry_points: bool = False) -> Manifest:
+    """Walk ``root`` (not following symlinked folders) and sort each entry into staged, left out or refused.
+
+    ``entry_points``: smlaunch's own entry point folder, of which only the top-level ``*.py`` files (no tests)
+    are staged. Raises :class:`SourceTooLarge` past :data:`MAX_FILES` entries or :data:`MAX_TOTAL_BYTES`.
+    """
+    walk, seen = _Walk(root.resolve(), entry_points), 0
+    for dirpath, dirnames, filenames in os.walk(walk.root):
         here = Path(dirpath)
         seen += len(dirnames) + len(filenames)
         if seen > MAX_FILES:
             raise SourceTooLarge(
-                f"source_dir {root} holds more than {MAX_FILES:,} files and folders (after the exclusions): "
+                f"source_dir {walk.root} holds more than {MAX_FILES:,} files and folders (after the exclusions): "
                 "smlaunch uploads code, not a home folder or a dataset"
             )
-        for name in sorted(dirnames):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    escaping.append((rel, str(target)))
-                else:
-                    excluded.append((rel, "symlinked folder (its target is uploaded where it lies)"))
-                dirnames.remove(name)
-            elif name in EXCLUDED_DIRS or (path / "pyvenv.cfg").is_file() or _secret(name):
-                excluded.append((rel, "folder"))
-                dirnames.remove(name)
-        dirnames.sort()
+        dirnames[:] = [name for name in sorted(dirnames) if walk.folder(here / name)]
         for name in sorted(filenames):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                escaping.append((rel, str(path.resolve())))
-            elif _secret(name):
-                excluded.append((rel, "secret-looking file"))
-            elif any(fnmatch.fnmatch(name, p) for p in OTHER_FILES) or not path.is_file():
-                excluded.append((rel, "compiled or system file"))
-            elif (size := path.stat().st_size) > MAX_FILE_BYTES:
-                too_large.append((rel, size))
-            else:
-                files.append((rel, size))
-    return Manifest(root, tuple(sorted(files)), tuple(excluded), tuple(too_large), tuple(escaping))
+            walk.file(here / name)
+    total = sum(size for _, size in walk.files)
+    if total > MAX_TOTAL_BYTES:
+        raise SourceTooLarge(
+            f"source_dir {walk.root} holds {human_bytes(total)} to upload (after the exclusions), over the "
+            f"{human_bytes(MAX_TOTAL_BYTES)} cap: smlaunch uploads code; data belongs in a channel (data:)"
+        )
+    escaping = [*walk.escaping, *walk.hard_links_out()]
+    return Manifest(walk.root, tuple(sorted(walk.files)), tuple(walk.excluded), tuple(walk.too_large),
+                    tuple(sorted(escaping)))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -141,8 +207,17 @@ def stage(manifest: Manifest) -> Iterator[Path]:
 
 
 def copy_into(manifest: Manifest, dest: Path) -> None:
-    """Copy ``manifest.files`` from its root into ``dest``."""
+    """Copy ``manifest.files`` from its root into ``dest``: each checked again at the copy (still a regular file
+    inside the root), read through a descriptor opened without following a last-moment symlink."""
     for rel, _ in manifest.files:
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(manifest.root / rel, target)
+        source = (manifest.root / rel).resolve()
+        if not source.is_relative_to(manifest.root):
+            raise SourceTooLarge(f"{manifest.root / rel} now points outside source_dir; nothing was staged")
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                raise SourceTooLarge(f"{manifest.root / rel} is no longer a regular file; nothing was staged")
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                shutil.copyfileobj(src, out)

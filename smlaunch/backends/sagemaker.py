@@ -7,9 +7,10 @@ Submit, in order:
   3. stage a clean copy of ``entrypoints/`` (top-level ``*.py`` only) as ``source_dir``
      (:mod:`~smlaunch.backends.source`);
   4. ``PyTorch(**sagemaker_v2.estimator_kwargs(request)).fit(**sagemaker_v2.fit_kwargs(request), wait=False)``
-     through a session whose ``CreateTrainingJob`` goes through :meth:`SageMakerBackend._create`: it retries
-     throttling, 5xx and connection errors itself, and after a failed attempt asks DescribeTrainingJob whether
-     the job exists, so a retry never creates two jobs.
+     through a session whose ``CreateTrainingJob`` goes through :meth:`SageMakerBackend._create`: botocore never
+     re-sends it; smlaunch retries throttling, 5xx and connection errors itself, asking DescribeTrainingJob first
+     whether the job exists, and takes ResourceInUse for a job tagged with this request's fingerprint as success
+     (:mod:`~smlaunch.backends.sagemaker_create`), so a retry never creates two jobs.
 
 A dry run builds the same estimator on a throw-away boto3 session whose every call is answered locally by a
 ``before-call`` hook (S3 uploads are recorded, CreateTrainingJob is captured): nothing leaves the machine,
@@ -19,7 +20,6 @@ and no credentials are needed. The SDK and boto3 are imported inside functions (
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -27,11 +27,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smlaunch.backends import LOG_GROUP, Submission, console_url, host_of
-from smlaunch.backends.sagemaker_errors import aws_errors, retryable
+from smlaunch.backends.sagemaker_create import create_training_job, with_fingerprint
+from smlaunch.backends.sagemaker_errors import aws_errors
 from smlaunch.backends.sagemaker_preflight import bucket_of, check_buckets, check_job_name, preflight
-from smlaunch.backends.sagemaker_sdk import DryRunSession, boto, config_validated_once, sdk, sdk_session
+from smlaunch.backends.sagemaker_sdk import (
+    DryRunSession,
+    boto,
+    config_validated_once,
+    root_logging_kept,
+    sdk,
+    sdk_session,
+)
 from smlaunch.backends.source import staged_source
-from smlaunch.errors import JobNotFound, SubmitError
+from smlaunch.errors import SubmitError
 from smlaunch.request import LaunchRequest
 from smlaunch.targets import sagemaker_v2
 
@@ -85,8 +93,8 @@ class SageMakerBackend:
         if key not in self._clients:
             from botocore.config import Config
 
-            attempts = self.max_attempts if retries else 1
-            config = Config(retries={"mode": self.retry_mode, "max_attempts": attempts})
+            attempts = self.max_attempts if retries else 1  # total attempts ("max_attempts" counts retries)
+            config = Config(retries={"mode": self.retry_mode, "total_max_attempts": attempts})
             self._clients[key] = self.boto_session.client(service, region_name=self.region, config=config)
         return self._clients[key]
 
@@ -104,11 +112,12 @@ class SageMakerBackend:
         captured: dict[str, Any] = {}
 
         def on_create(params: dict[str, Any]) -> dict[str, Any]:
+            params = with_fingerprint(params, request.fingerprint())
             captured.update(params)
             return create(params)
 
         staged = staged_source(request.source_dir, request.entry_point, own=request.own_script)
-        with staged as source, config_validated_once():
+        with staged as source, config_validated_once(), root_logging_kept():
             session = sdk_session(boto_session, bucket, on_create)
             estimator = _estimator(replace(request, source_dir=str(source)), session)
             _fit(estimator, request, job_name)
@@ -145,35 +154,19 @@ class SageMakerBackend:
         check_buckets(self.client("s3"), request, region=self.region)
 
     def _create(self, params: dict[str, Any]) -> dict[str, Any]:
-        """CreateTrainingJob, retried by hand: after a failed attempt, DescribeTrainingJob decides."""
-        _, botocore = boto()
-        name = params["TrainingJobName"]
-        client = self.client("sagemaker", retries=False)
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return client.create_training_job(**params)
-            except Exception as exc:
-                if not retryable(exc, botocore):
-                    raise
-                existing = self._existing(name)
-                if existing is not None:  # the failed attempt did create it
-                    return {"TrainingJobArn": existing["TrainingJobArn"]}
-                if attempt == self.max_attempts:
-                    raise
-            time.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")
-
-    def _existing(self, job_name: str) -> dict[str, Any] | None:
-        try:
-            return self.describe(job_name)
-        except JobNotFound:
-            return None
+        """CreateTrainingJob, retried by hand (:mod:`~smlaunch.backends.sagemaker_create`): one submit, one job."""
+        return create_training_job(self, params)
 
     # -- lifecycle
 
     def describe(self, job_name: str) -> dict[str, Any]:
         with aws_errors(job_name=job_name):
             return self.client("sagemaker").describe_training_job(TrainingJobName=job_name)
+
+    def tags(self, arn: str) -> list[dict[str, str]]:
+        """The tags of a training job (ListTags)."""
+        with aws_errors():
+            return self.client("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
 
     def list_jobs(
         self, *, status: str | None = None, name_contains: str | None = None, max_results: int = 50
@@ -257,7 +250,7 @@ def _estimator(request: LaunchRequest, session: Any) -> Any:
     kwargs = sagemaker_v2.estimator_kwargs(request)
     try:
         return sagemaker.pytorch.PyTorch(**kwargs, sagemaker_session=session)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise SubmitError(f"the SageMaker SDK refused the estimator arguments: {exc!r}") from None
 
 
@@ -268,5 +261,5 @@ def _fit(estimator: Any, request: LaunchRequest, job_name: str) -> None:
     with aws_errors(job_name=None, instance_type=request.instance_type, count=request.instance_count):
         try:
             estimator.fit(**fit, wait=False, logs=False)
-        except ValueError as exc:  # the SDK's own checks (p5, mp_parameters, ...)
+        except (ValueError, RuntimeError) as exc:  # the SDK's own checks (p5, mp_parameters, VPC, ...)
             raise SubmitError(f"the SageMaker SDK refused the job: {exc}") from None

@@ -27,8 +27,12 @@ def aws_errors(
     """Turn botocore/SDK errors into one :class:`SubmitError` each (never a traceback)."""
     _, botocore = boto()
     exc_mod = botocore.exceptions
+    from boto3.exceptions import S3UploadFailedError
+
     try:
         yield
+    except S3UploadFailedError as exc:
+        raise upload_failed(str(exc)) from None
     except exc_mod.ClientError as exc:
         raise translate(exc, job_name=job_name, instance_type=instance_type, count=count) from None
     except exc_mod.NoCredentialsError:
@@ -77,6 +81,28 @@ def translate(exc: Any, *, job_name: str | None = None, instance_type: str | Non
     if code in EXPIRED:
         return SubmitError(f"AWS credentials rejected ({code})", fix="refresh them: `aws sso login` or a new profile")
     return SubmitError(f"{operation} failed: {code}: {message}")
+
+
+UPLOAD = re.compile(r"Failed to upload (?P<file>.+?) to (?P<dest>\S+?): .*?\((?P<code>[^)]+)\)(?P<rest>.*)", re.S)
+"""boto3's ``S3UploadFailedError`` text: ``Failed to upload F to BUCKET/KEY: An error occurred (CODE) when ...``."""
+
+
+def upload_failed(text: str) -> SubmitError:
+    """One line for an S3 upload that failed (the SDK uploads ``sourcedir.tar.gz`` before it creates the job)."""
+    match = UPLOAD.match(text)
+    if not match:
+        return SubmitError(f"uploading to S3 failed: {text.splitlines()[0] if text else 'no reason given'}")
+    dest, code = match["dest"], match["code"]
+    reason = match["rest"].rpartition(":")[2].strip()
+    bucket = dest.split("/", 1)[0]
+    if code in ("403", "AccessDenied", "Forbidden"):
+        fix = f"grant s3:PutObject on arn:aws:s3:::{bucket}/* to the identity you submit with"
+    elif (code.isdigit() and int(code) >= 500) or code in ("InternalError", "ServiceUnavailable", *THROTTLING):
+        fix = "S3 answered with a server error; try again in a few minutes"
+    else:
+        fix = "check the bucket (output.s3_path) and your access to it"
+    return SubmitError(f"uploading the source to s3://{dest} failed: {code}" + (f" ({reason})" if reason else ""),
+                       fix=fix)  # fmt: skip
 
 
 def retryable(exc: Exception, botocore: Any) -> bool:

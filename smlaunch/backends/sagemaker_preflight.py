@@ -2,11 +2,15 @@
 
 - offline (:func:`preflight`, also on dry runs): job name, region, role ARN shape, S3 URI syntax, no ``local:``
   channels, a PyTorch image for the framework and Python versions;
-- online (:func:`check_buckets`, not on dry runs): every bucket the job reads or writes answers HeadBucket.
+- online (:func:`check_buckets`, not on dry runs): every bucket the job reads or writes answers HeadBucket;
+- the request itself (:func:`validate_request`, on dry runs): botocore's own parameter validation of the
+  CreateTrainingJob the SDK built, which a live call runs before sending (the dry run captures the request before
+  botocore sees it, so without this a MaxRuntimeInSeconds of 0 printed as if it were fine).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -23,7 +27,7 @@ MISSING_BUCKET = ("404", "NoSuchBucket", "NotFound")
 
 def check_job_name(job_name: str) -> None:
     """SageMaker's training job name rule: 1-63 letters, digits and hyphens."""
-    if not JOB_NAME.match(job_name):
+    if not JOB_NAME.fullmatch(job_name):
         raise SubmitError(
             f"job name {job_name!r} is not valid for SageMaker",
             fix="1-63 letters, digits and hyphens, starting with a letter or digit",
@@ -50,12 +54,12 @@ def preflight(request: LaunchRequest, *, region: str | None) -> None:
 def buckets_of(request: LaunchRequest) -> list[str]:
     """Every bucket the job reads or writes (data, output, checkpoints), sorted."""
     uris = [*request.inputs.values(), request.output_path, request.checkpoint_s3_uri]
-    return sorted({m["bucket"] for uri in uris if uri and (m := S3_URI.match(uri))})
+    return sorted({m["bucket"] for uri in uris if uri and (m := S3_URI.fullmatch(uri))})
 
 
 def bucket_of(uri: str | None) -> str | None:
     """The bucket of an ``s3://`` URI (None for None or a non-S3 URI)."""
-    match = S3_URI.match(uri) if uri else None
+    match = S3_URI.fullmatch(uri) if uri else None
     return match["bucket"] if match else None
 
 
@@ -91,7 +95,7 @@ def _check_role(role: str | None) -> None:
             field="sagemaker.role",
             fix="--set sagemaker.role=arn:aws:iam::123456789012:role/SageMakerExecutionRole",
         )
-    if not ROLE_ARN.match(role):
+    if not ROLE_ARN.fullmatch(role):
         raise SubmitError(
             f"sagemaker.role {role!r} is not an IAM role ARN",
             field="sagemaker.role",
@@ -113,7 +117,7 @@ def _check_channel(channel: str, uri: str) -> None:
 def _check_s3_uri(uri: str | None, field: str) -> None:
     if uri is None:
         return
-    if not S3_URI.match(uri) or ".." in uri:
+    if not S3_URI.fullmatch(uri) or ".." in uri:
         raise SubmitError(
             f"{field} {uri!r} is not an S3 URI",
             field=field,
@@ -135,3 +139,25 @@ def _check_image(request: LaunchRequest, region: str) -> None:
             field="sagemaker.framework_version",
             fix="SMP v1 runs on framework_version 1.13.1 (py39) or 2.0.0 (py310); or set sagemaker.image_uri",
         ) from None
+
+
+@functools.cache
+def _create_training_job_input() -> Any:
+    import botocore.session
+
+    service = botocore.session.get_session().get_service_model("sagemaker")
+    return service.operation_model("CreateTrainingJob").input_shape
+
+
+def validate_request(params: dict[str, Any]) -> None:
+    """botocore's parameter validation (types, required members, ranges, lengths) of a CreateTrainingJob request:
+    the same ``ParamValidator`` a live ``create_training_job`` runs before it sends anything."""
+    import botocore.validate
+
+    report = botocore.validate.ParamValidator().validate(params, _create_training_job_input())
+    if report.has_errors():
+        raise SubmitError(
+            "SageMaker would refuse this CreateTrainingJob request (botocore's parameter validation):\n"
+            + report.generate_report(),
+            fix="fix the spec field behind each parameter named above (`smlaunch validate` names most of them)",
+        )

@@ -24,7 +24,7 @@ SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"T
 def sdk() -> Any:
     """Import the SageMaker SDK v2 quietly, or raise MissingDependency."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    quiet_sdk_logging()
     try:
         import sagemaker
         import sagemaker.pytorch
@@ -33,14 +33,48 @@ def sdk() -> Any:
             f"`smlaunch submit` needs the SageMaker Python SDK v2 ({exc.name or exc} is not installed)",
             fix=INSTALL_HINT,
         ) from None
-    for name in ("sagemaker", "sagemaker.config", "sagemaker.image_uris", "botocore.credentials"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     if int(sagemaker.__version__.split(".")[0]) >= 3:
         raise MissingDependency(
             f"sagemaker {sagemaker.__version__} is SDK v3, which has no PyTorch estimator for SMP v1",
             fix=INSTALL_HINT,
         )
     return sagemaker
+
+
+QUIET_LOGGERS = ("sagemaker", "botocore", "boto3", "s3transfer", "urllib3")
+"""Loggers whose records never reach the terminal: smlaunch says what failed itself, in one message (the SDK logs
+"Please check the troubleshooting guide ..." before every error it re-raises, and its config loader INFO lines)."""
+
+
+def quiet_sdk_logging() -> None:
+    """The SDK's and botocore's loggers keep to themselves unless the application configured logging.
+
+    Each gets a NullHandler and stops propagating: Python's last-resort stderr handler never prints their
+    warnings and errors, the SDK skips installing its own stdout handler, and the root handler that some SDK
+    modules install with ``logging.basicConfig(level=INFO)`` when they are imported (see
+    :func:`root_logging_kept`) never sees them. An application that wants them sets ``propagate`` back.
+    """
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def root_logging_kept() -> Iterator[None]:
+    """Undo what SDK imports do to the root logger while we submit (``sagemaker.experiments._metrics`` calls
+    ``logging.basicConfig(level=logging.INFO)`` on import): its handlers and level are put back as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def boto() -> tuple[Any, Any]:
@@ -128,5 +162,9 @@ class DryRunSession:
 
     @staticmethod
     def create(params: dict[str, Any]) -> dict[str, Any]:
-        """The CreateTrainingJob answer of a dry run (the request itself is captured by the caller)."""
+        """The CreateTrainingJob answer of a dry run (the request itself is captured by the caller), after
+        botocore's own parameter validation of it (a live call runs the same before sending)."""
+        from smlaunch.backends.sagemaker_preflight import validate_request
+
+        validate_request(params)
         return {"TrainingJobArn": f"arn:aws:sagemaker:dry-run:000000000000:training-job/{params['TrainingJobName']}"}

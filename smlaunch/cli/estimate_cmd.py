@@ -26,7 +26,18 @@ def command(file: str, overrides: tuple[str, ...], output_format: str) -> int:
         echo_json(est.to_dict())
     else:
         render(est)
+    warn_secrets(file, overrides)
     return 0
+
+
+def warn_secrets(file: str, overrides: tuple[str, ...]) -> None:
+    """JOB008 on stderr: a secret in ``sagemaker.environment`` is worth saying wherever the spec is used."""
+    from smlaunch.spec.load import load_spec
+    from smlaunch.spec.rules import check
+
+    for finding in check(load_spec(file, overrides)).warnings:
+        if finding.rule == "JOB008":
+            click.echo(f"warning JOB008 {finding.field}: {finding.message}", err=True)
 
 
 def render(est) -> None:

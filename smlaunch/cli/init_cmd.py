@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from smlaunch.templates import STARTERS
@@ -28,15 +26,12 @@ def command(preset: str, output: str | None, name: str | None, force: bool) -> N
     gpt2-tiny-local                a tiny tp 2 x pp 2 job for `smlaunch local`
     """
     from smlaunch import api
-    from smlaunch.errors import SmlaunchError
+    from smlaunch.cli.output_file import write_new
 
     text = api.starter(preset, name=name)
     if not output:
         click.echo(text, nl=False)
         return
-    if os.path.exists(output) and not force:
-        raise SmlaunchError(f"{output} exists", fix="pass --force to overwrite, or choose another -o path")
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_new(output, text, force=force)
     click.echo(f"wrote {output} ({STARTERS[preset]})")
     click.echo(f"next: smlaunch validate {output}")

@@ -162,11 +162,14 @@ def print_result(console: Any, run: Any) -> None:
     if not run.ok:
         rank = f"rank {run.failed_rank}" if run.failed_rank is not None else "a rank"
         console.print(f"[red bold]local run failed[/] ({rank}, exit {run.returncode}, {run.wall_s:.1f}s)")
-        if run.error_tail:
+        diagnosis = run.diagnosis
+        if run.error_tail and (diagnosis is None or not diagnosis.known):
             tail = "\n".join(run.error_tail.rstrip().splitlines()[-15:])
             console.print(tail, markup=False, highlight=False, soft_wrap=True)
         if run.failure and (not run.reason or run.reason not in run.failure):
             console.print(f"[red]failure file:[/] {escape(run.failure)}", soft_wrap=True)
+        for line in diagnosis.text_lines() if diagnosis is not None else ():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         return
     m = run.metrics or {}
     table = Table(title="Local run", title_justify="left", show_header=False)
@@ -178,8 +181,11 @@ def print_result(console: Any, run: Any) -> None:
         if run.metrics is None
         else [  # an own script writes no metrics.json (our entry points' contract)
             ("steps", f"{m.get('steps')} (from step {m.get('start_step', 0)})"),
-            ("loss", f"{m.get('first_loss', float('nan')):.4f} -> {m.get('last_loss', float('nan')):.4f}"),
-            ("throughput", f"{m.get('tokens_per_s', 0):,.0f} tokens/s, {m.get('step_time_s', 0):.3f} s/step"),
+            ("loss", f"{_num(m.get('first_loss'), '.4f')} -> {_num(m.get('last_loss'), '.4f')}"),
+            (
+                "throughput",
+                f"{_num(m.get('tokens_per_s'), ',.0f')} tokens/s, {_num(m.get('step_time_s'), '.3f')} s/step",
+            ),
             ("layout", str(m.get("layout"))),
             ("peak memory / rank (GiB)", mems or "-"),
             ("checkpoint", str(m.get("checkpoint"))),
@@ -195,6 +201,12 @@ def print_result(console: Any, run: Any) -> None:
     for key, value in rows:
         table.add_row(key, escape(value))
     console.print(table)
+
+
+def _num(value: Any, spec: str) -> str:
+    """A metric as ``spec`` formats it, ``-`` when the run has none (a rerun that resumed at its last step trained
+    no step: its metrics.json holds nulls)."""
+    return "-" if value is None else format(value, spec)
 
 
 def _outputs(paths: list[Any]) -> str:

@@ -59,6 +59,7 @@ from smlaunch.cli.common import complete_instance_types, complete_model, echo_js
     default=None,
     help="Write the chosen configuration as a commented job.yaml.",
 )
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
 def command(
     *,
     model,
@@ -72,12 +73,16 @@ def command(
     max_steps,
     output_format,
     output,
+    force,
 ) -> int:
     """Enumerate every valid tp/pp/microbatch/sharding/checkpointing/offload combination at one global batch on each
     engine, drop
     what breaks a rule or does not fit with 10% to spare, and rank the rest by whole-job time and cost."""
     from smlaunch import api
+    from smlaunch.cli.output_file import refuse_existing
 
+    if output:
+        refuse_existing(output, force=force)  # before the search, not after it
     result = api.plan(
         model,
         instance_type=instance_type,
@@ -90,7 +95,7 @@ def command(
         engine=engine,
     )
     if output:
-        write_job_yaml(result, output)
+        write_job_yaml(result, output, force=force)
     if output_format == "json":
         echo_json(result.to_dict() | ({"output": output} if output else {}))
     else:
@@ -100,11 +105,11 @@ def command(
     return 0
 
 
-def write_job_yaml(result, path: str) -> None:
-    """The first candidate as a commented job.yaml (checked by loading it back)."""
+def write_job_yaml(result, path: str, *, force: bool = False) -> None:
+    """The first candidate as a commented job.yaml (checked by loading it back); an existing file only with force."""
     import textwrap
-    from pathlib import Path
 
+    from smlaunch.cli.output_file import write_new
     from smlaunch.spec.load import load_spec
     from smlaunch.templates import render_job_yaml
 
@@ -116,7 +121,7 @@ def write_job_yaml(result, path: str) -> None:
         f"{t.tokens_per_s:,.0f} tokens/s; step {t.step_time_s:.2f} s.\n" + textwrap.fill(result.explanation, 110)
     )
     text = render_job_yaml(best.spec, header=header)
-    Path(path).write_text(text)
+    write_new(path, text, force=force)
     load_spec(path)
 
 

@@ -9,7 +9,8 @@ from smlaunch.cli.common import echo_json
 
 @click.command(name="schema")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def command(output: str | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+def command(output: str | None, force: bool) -> None:
     """Print the JSON Schema of job.yaml.
 
     \b
@@ -20,12 +21,11 @@ def command(output: str | None) -> None:
     import json
 
     from smlaunch import api
+    from smlaunch.cli.output_file import write_new
 
     schema = api.json_schema()
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            json.dump(schema, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+        write_new(output, json.dumps(schema, indent=2, sort_keys=True) + "\n", force=force)
         click.echo(f"wrote {output}")
     else:
         echo_json(schema)

@@ -1,11 +1,12 @@
-"""``smlaunch status``: a training job's status, its secondary status history, billable time, failure reason."""
+"""``smlaunch status``: a training job's status, its secondary status history, billable time, failure reason, and
+for a Failed or Stopped job its diagnosis (:mod:`smlaunch.diagnosis`)."""
 
 from __future__ import annotations
 
 import click
 
 from smlaunch.cli.common import echo_json
-from smlaunch.cli.logs_cmd import region_option
+from smlaunch.cli.logs_cmd import echo_diagnosis, region_option
 
 
 @click.command(name="status")
@@ -13,7 +14,7 @@ from smlaunch.cli.logs_cmd import region_option
 @region_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(job: str, region: str | None, output_format: str) -> None:
-    """Show the status of training job JOB."""
+    """Show the status of training job JOB (and, when it failed or stopped, why)."""
     from smlaunch import api
 
     status = api.attach(job, region=region).status()
@@ -26,6 +27,7 @@ def command(job: str, region: str | None, output_format: str) -> None:
                 "failure_reason": status.failure_reason,
                 "billable_seconds": status.billable_seconds,
                 "history": [dict(h) for h in status.history],
+                "diagnosis": status.diagnosis.to_dict() if status.diagnosis is not None else None,
             }
         )
         return
@@ -45,6 +47,8 @@ def command(job: str, region: str | None, output_format: str) -> None:
         for step in status.history:
             start = _when(step.get("StartTime")) if step.get("StartTime") else ""
             click.echo(f"  {step.get('Status', '?'):<12} {start:<20} {step.get('StatusMessage', '')}".rstrip())
+    if status.diagnosis is not None:
+        echo_diagnosis(status.diagnosis, err=False)
 
 
 def _when(value) -> str:

@@ -15,8 +15,9 @@ from smlaunch.cli.common import is_interactive, spec_command
 @click.option("--max-cost", type=float, default=None, metavar="USD", help="Refuse when the estimated cost is higher.")
 @click.option("--force", is_flag=True, help="Submit even when the spec breaks rules of the rulebook.")
 @click.option("--job-name", default=None, help="Training job name (default: <name>-<UTC timestamp>-<hash>).")
+@click.option("--show-secrets", is_flag=True, help="--dry-run: print secret-looking environment values, not ****.")
 def command(file: str, overrides: tuple[str, ...], wait: bool, dry_run: bool, yes: bool, max_cost: float | None,
-            force: bool, job_name: str | None) -> None:  # fmt: skip
+            force: bool, job_name: str | None, show_secrets: bool) -> None:  # fmt: skip
     """Submit the job spec FILE as a SageMaker training job (SMP v1, SDK v2 PyTorch estimator).
 
     Shows the layout, memory verdict and estimated time and cost, and asks before submitting.
@@ -33,7 +34,7 @@ def command(file: str, overrides: tuple[str, ...], wait: bool, dry_run: bool, ye
         result = jobs.launch(prepared, dry_run=True)
         click.echo(f"# dry run: CreateTrainingJob request (nothing sent; source would upload to "
                    f"{result.submission.source_uri})", err=True)  # fmt: skip
-        click.echo(result.to_yaml(), nl=False)
+        click.echo(result.to_yaml(show_secrets=show_secrets), nl=False)
         return
     if not yes:
         if not is_interactive():

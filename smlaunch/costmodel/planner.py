@@ -61,17 +61,17 @@ def resolve_model(model: str | dict, seq_length: int | None) -> dict[str, Any]:
 def _model_from_file(path: str) -> dict[str, Any]:
     from pathlib import Path
 
-    import yaml
-
     from smlaunch.catalog import PRESETS
     from smlaunch.errors import SpecError
+    from smlaunch.spec.yaml_read import read_mapping
 
     if not Path(path).is_file():
         raise SpecError(f"--model {path!r}: neither a preset ({', '.join(PRESETS)}) nor a file")
-    data = yaml.safe_load(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise SpecError(f"--model {path}: expected a mapping (a job.yaml or model keys)")
-    return dict(data.get("model", data))
+    data, _, _ = read_mapping(path)  # the spec loader's reader (tabs, UTF-16, aliases: its clear errors)
+    model = data.get("model", data)
+    if not isinstance(model, dict):
+        raise SpecError(f"--model {path}: its model section is {type(model).__name__}, not a mapping of model keys")
+    return dict(model)
 
 
 ENGINE_PRECISION = {"smp": "fp16", "torch": "bf16"}

@@ -156,23 +156,34 @@ def bubble_fraction(pp: int, microbatches: int, active: int | None = None) -> fl
     With fewer microbatches in flight than stages (``active_microbatches`` a < p) at most a stages work at
     once, so the busy share is further scaled by a / p.
     """
-    busy = 1 - (pp - 1) / (microbatches + pp - 1)
+    return 1 - busy_fraction(pp, microbatches, active)
+
+
+def busy_fraction(pp: int, microbatches: int, active: int | None = None) -> float:
+    """1 - :func:`bubble_fraction`, computed directly as m / (m + p - 1) (x a / p): never 0 for positive
+    degrees (``1 - bubble`` rounds to 0 at a pipeline degree of 1e9+7, and the step time divides by it)."""
+    busy = microbatches / (microbatches + pp - 1)
     if active is not None and active < pp:
         busy *= active / pp
-    return 1 - busy
+    return busy
 
 
 def native_bubble_fraction(k: Knobs) -> float:
     """Native schedules (parallelize.py ``_rounds``): one 1F1B over all m microbatches, (p - 1) / (m + p - 1); or
     GPipe rounds of r microbatches, each paying its own fill and drain: idle share 1 - m / sum(r_i + p - 1)."""
+    return 1 - native_busy_fraction(k)
+
+
+def native_busy_fraction(k: Knobs) -> float:
+    """1 - :func:`native_bubble_fraction`, computed directly (no rounding to 0 for huge degrees)."""
     if k.pp <= 1:
-        return 0.0
+        return 1.0
     m = k.microbatches
     if k.one_f_one_b:
-        return bubble_fraction(k.pp, m)
-    r = k.native_round
-    rounds = [r] * (m // r) + ([m % r] if m % r else [])
-    return 1 - m / sum(x + k.pp - 1 for x in rounds)
+        return busy_fraction(k.pp, m)
+    r = max(k.native_round, 1)
+    full, rest = divmod(m, r)  # full rounds of r, then one of the rest: counted, not listed (m may be 2^31)
+    return m / (full * (r + k.pp - 1) + (rest + k.pp - 1 if rest else 0))
 
 
 def ring_time(nbytes: float, ranks: int, gbps: float) -> float:
@@ -327,9 +338,10 @@ def estimate_throughput(
     eff = efficiency(k, run.instance.gpu, base_efficiency)
     compute = hw_flops / (run.instance.gpu.peak_tflops_16bit * 1e12 * eff)
     if k.runtime == "native":
-        bubble = native_bubble_fraction(k)
+        busy = native_busy_fraction(k)
     else:
-        bubble = bubble_fraction(k.pp, k.microbatches, k.active_microbatches)
+        busy = busy_fraction(k.pp, k.microbatches, k.active_microbatches)
+    bubble = 1 - busy
     tp, dp, pp = comm_times(k, run.instance)
     off = offload_time(k, offloaded_bytes_per_mb)
     host = opt = 0.0
@@ -338,7 +350,7 @@ def estimate_throughput(
         tokens = run.tokens_per_step / max(k.rdp, 1)
         compute += native_elementwise_time(k, run.instance.gpu, tokens)
         host, opt = native_host_time(k), native_optimizer_time(k, run.instance.gpu)
-    step = (compute + tp + pp + off + host) / (1 - bubble) + dp + opt
+    step = (compute + tp + pp + off + host) / busy + dp + opt
     tokens_per_s = run.tokens_per_step / step
     time_s = step * run.max_steps
     mfu = fpt * tokens_per_s / run.world / (run.instance.gpu.peak_tflops_16bit * 1e12)

@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from smlaunch.errors import SpecError
 from smlaunch.spec.models import JobSpec
+from smlaunch.spec.yaml_read import MAX_SPEC_BYTES, parse_value, read_mapping
+from smlaunch.spec.yaml_read import kind as _kind
 
-MAX_SPEC_BYTES = 1024 * 1024
-"""A job spec is a few KB; anything over 1 MiB is the wrong file."""
+__all__ = ["MAX_SPEC_BYTES", "OPTIONAL_SECTIONS", "Source", "dotted", "load_spec"]
 
 FieldPath = tuple[str | int, ...]
-_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}|(?P<bad>\$\{)")
+"""``$$``, ``${VAR}``, ``${VAR:-default}``; any other ``${`` (nesting, a name starting with a digit) is ``bad``."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Source:
 
     name: str
     lines: dict[FieldPath, int] = field(default_factory=dict)
+    booleans: dict[FieldPath, str] = field(default_factory=dict)
+    """The text YAML read as a boolean at each such field path (``no``, ``on``, ...)."""
 
     def line_of(self, path: Iterable[str | int]) -> int | None:
         """Line of ``path`` or of its closest ancestor that has one."""
@@ -76,9 +78,8 @@ def load_spec(
     if isinstance(source, Mapping):
         data, src = dict(source), Source("<dict>")
     else:
-        path = Path(source)
-        data, lines = _parse_yaml(path, _read_text(path))
-        src = Source(str(path), lines)
+        data, lines, booleans = read_mapping(Path(source))
+        src = Source(str(source), lines, booleans)
     data = _substitute(_drop_empty_sections(data), env, src, ())
     for dotted_key, value in _parse_overrides(overrides):
         _apply_override(data, dotted_key, _text_for_str_field(dotted_key, value, overrides))
@@ -98,72 +99,6 @@ def _drop_empty_sections(data: dict) -> dict:
     return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise SpecError(f"{path}: no such file", fix="check the path, or create one with `smlaunch init`")
-    if path.is_dir():
-        raise SpecError(f"{path} is a directory, not a job spec", fix=f"pass a file, e.g. {path}/job.yaml")
-    size = path.stat().st_size
-    if size > MAX_SPEC_BYTES:
-        raise SpecError(f"{path} is {size / 2**20:.1f} MiB; a job spec is a few KB", fix="pass the job.yaml")
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise SpecError(f"{path} is binary, not YAML", fix="pass the job.yaml (a text file)")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path} is not UTF-8 text (byte {exc.start})", fix="save the file as UTF-8") from None
-
-
-def _parse_yaml(path: Path, text: str) -> tuple[dict, dict[FieldPath, int]]:
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise SpecError(f"{path} is empty", fix="start from `smlaunch init --preset gpt2-small-local`")
-        lines: dict[FieldPath, int] = {}
-        data = _construct(loader, node, (), lines)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise SpecError(f"{path}: YAML syntax error at {where}: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise SpecError(f"{path}: YAML nested too deeply") from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise SpecError(
-            f"{path}: the top level must be a mapping of sections, got {_kind(data)}",
-            fix="start with `name: my-job` and the sections model, cluster, smp, training",
-        )
-    return data, lines
-
-
-def _construct(loader: Any, node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                raise SpecError(f"line {key_node.start_mark.line + 1}: keys must be plain names, got {_kind(key)}")
-            key = str(key)
-            if key in result:
-                raise SpecError(
-                    f"line {key_node.start_mark.line + 1}: key {dotted((*path, key))!r} appears twice",
-                    fix="keep one of them",
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _construct(loader, value_node, (*path, key), lines)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, child, (*path, i), lines) for i, child in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
 def _substitute(value: Any, env: Mapping[str, str], src: Source, path: FieldPath) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, env, src, (*path, k)) for k, v in value.items()}
@@ -172,17 +107,27 @@ def _substitute(value: Any, env: Mapping[str, str], src: Source, path: FieldPath
     if not isinstance(value, str) or "$" not in value:
         return value
 
+    line = src.line_of(path)
+    where = f"{src.name}{f':{line}' if line else ''}: {dotted(path)}"
+
     def replace(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
+        if match.group("bad"):
+            shown = value[match.start() :][:40]
+            raise SpecError(
+                f"{where} uses {shown!r}: unsupported substitution syntax (no nesting; a name is letters, digits "
+                "and _, not starting with a digit)",
+                field=dotted(path),
+                fix="write ${VAR} or ${VAR:-default} (the default is plain text), or $$ for a literal $",
+            )
         name, default = match.group(1), match.group(2)
         if name in env:
             return env[name]
         if default is not None:
             return default
-        line = src.line_of(path)
         raise SpecError(
-            f"{src.name}{f':{line}' if line else ''}: {dotted(path)} uses ${{{name}}}, which is not set",
+            f"{where} uses ${{{name}}}, which is not set",
             field=dotted(path),
             fix=f"export {name}=..., or write ${{{name}:-default}}",
         )
@@ -198,18 +143,15 @@ def _parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise SpecError(f"--set {item!r}: expected section.key=value", fix="e.g. --set training.max_steps=10")
-        try:
-            value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        value = parse_value(raw, f"--set {key.strip()}") if raw.strip() else ""
         parsed.append((key.strip(), value))
     return parsed
 
 
 def _text_for_str_field(dotted_key: str, value: Any, overrides: Iterable[str] | Mapping[str, Any]) -> Any:
-    """``--set sagemaker.framework_version=1.10`` means the text "1.10", not the number 1.1: a number parsed
-    from a ``--set`` string keeps its text when the field holds a string."""
-    if isinstance(overrides, Mapping) or isinstance(value, bool) or not isinstance(value, (int, float)):
+    """``--set sagemaker.framework_version=1.10`` means the text "1.10", not the number 1.1: a number (or a YAML
+    boolean such as ``no``) parsed from a ``--set`` string keeps its text when the field holds a string."""
+    if isinstance(overrides, Mapping) or not isinstance(value, (int, float)):
         return value
     info = _field_info(tuple(dotted_key.split(".")))
     if info is None or not _takes_str(info.annotation):
@@ -234,12 +176,6 @@ def _apply_override(data: dict, dotted_key: str, value: Any) -> None:
             )
         node = child
     node[parts[-1]] = value
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
-        type(value), type(value).__name__
-    )
 
 
 def _format_validation(exc: ValidationError, src: Source) -> str:
@@ -276,10 +212,26 @@ def _describe(error: dict, path: FieldPath, src: Source) -> str:
     if kind == "missing":
         return f"{where}: required{_example(path)}"
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list)) else _kind(value)
+    shown = _shown(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {shown}){_hint(kind, path, value)}"
+    hint = _boolean_hint(path, value, src) if kind == "string_type" else ""
+    return f"{where}: {error['msg'].removeprefix('Value error, ')} (got {shown}){hint or _hint(kind, path, value)}"
+
+
+def _shown(value: Any) -> str:
+    """The offending value for a message: never an int's thousands of digits (nor Python's refusal to print it)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    return repr(value) if not isinstance(value, (dict, list)) else _kind(value)
+
+
+def _boolean_hint(path: FieldPath, value: Any, src: Source) -> str:
+    """``name: no`` is YAML 1.1's boolean false: say so, and how to write the text."""
+    if not isinstance(value, bool):
+        return ""
+    text = src.booleans.get(path, str(value).lower())
+    return f'; YAML read {text} as a boolean ({str(value).lower()}): quote it, {dotted(path)}: "{text}"'
 
 
 _LIMITS = {
@@ -304,7 +256,12 @@ def _hint(kind: str, path: FieldPath, value: Any) -> str:
         if model is not None:
             keys = ", ".join(_allowed_keys(path))
             return f"; {dotted(path)} is a section (a mapping of {keys}), not a value"
-    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if (
+        kind == "string_type"
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not _shown(value).startswith("an integer of")
+    ):
         return f'; quote it: {dotted(path)}: "{value}" (YAML reads an unquoted {value} as a number)'
     if path in _LIMITS and kind in ("less_than_equal", "less_than", "greater_than", "greater_than_equal"):
         why, fix = _LIMITS[path]

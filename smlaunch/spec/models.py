@@ -9,25 +9,27 @@ values (data-parallel degree, global batch, ...) live in :mod:`smlaunch.layout`,
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from smlaunch.arguments import STYLES as ARGUMENT_STYLES
 from smlaunch.catalog import INSTANCES, PRESETS
 from smlaunch.engines import DEFAULT_ENGINE, ENGINES, TORCH, TORCH_DISTRIBUTED_GPU_FRAMEWORKS, full_framework_version
+from smlaunch.spec.entry_point_spec import EntryPointSpec
+from smlaunch.spec.fields import (
+    MAX_RUN_HOURS,
+    Count,
+    FiniteFloat,
+    Int32,
+    Int64,
+    PositiveFloat,
+    PositiveInt,
+    Strict,
+    seconds_in_range,
+)
 
-CHECKPOINTING_PATTERN = r"^(none|each|contiguous|group_[1-9][0-9]*)$"
+CHECKPOINTING_PATTERN = r"^(none|each|contiguous|group_[1-9][0-9]{0,8})$"
 PLACEMENTS = ("cluster", "spread", "DPT", "DTP", "PDT", "PTD", "TDP", "TPD")
-MAX_RUN_HOURS = 672
-"""SageMaker's limit on a training job's run time: MaxRuntimeInSeconds <= 2,419,200 s = 28 days (CreateTrainingJob
-StoppingCondition; botocore's model carries only ``min: 1``, so nothing offline but this bound catches it)."""
-
-
-class Strict(BaseModel):
-    """Base of every spec model: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
 
 
 class ModelSpec(Strict):
@@ -36,11 +38,13 @@ class ModelSpec(Strict):
     preset: Literal[tuple(PRESETS)] | None = Field(  # type: ignore[valid-type]
         None, description="A GPT-2 size: " + ", ".join(PRESETS) + ". Explicit keys below override it."
     )
-    num_layers: PositiveInt = Field(description="Transformer blocks.")
-    hidden_width: PositiveInt = Field(description="Model width (d_model).")
-    num_heads: PositiveInt = Field(description="Attention heads; must divide hidden_width.")
-    seq_length: PositiveInt = Field(description="Tokens per sample (context length).")
-    vocab_size: PositiveInt = Field(description="Vocabulary size before padding for tensor parallelism.")
+    num_layers: Annotated[int, Field(gt=0, le=10_000)] = Field(description="Transformer blocks.")
+    hidden_width: Annotated[int, Field(gt=0, le=2**20)] = Field(description="Model width (d_model).")
+    num_heads: Annotated[int, Field(gt=0, le=2**16)] = Field(description="Attention heads; must divide hidden_width.")
+    seq_length: Annotated[int, Field(gt=0, le=2**24)] = Field(description="Tokens per sample (context length).")
+    vocab_size: Annotated[int, Field(gt=0, le=2**24)] = Field(
+        description="Vocabulary size before padding for tensor parallelism."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -67,13 +71,18 @@ class SpotSpec(Strict):
         None, description="Longest wait for spot capacity plus run time; default max_run_hours + 24."
     )
 
+    @field_validator("max_wait_hours")
+    @classmethod
+    def _wait_in_seconds(cls, value: float | None) -> float | None:
+        return seconds_in_range("max_wait_hours", value)
+
 
 class ClusterSpec(Strict):
     """The SageMaker training cluster."""
 
     instance_type: str = Field(pattern=r"^ml\.", description="SageMaker instance type, e.g. ml.p4d.24xlarge.")
     instance_count: PositiveInt = Field(1, description="Number of instances (nodes).")
-    processes_per_host: PositiveInt | None = Field(
+    processes_per_host: Annotated[int, Field(gt=0, le=1024)] | None = Field(
         None, description="MPI processes per instance, one per GPU; default: the instance's GPU count."
     )
     volume_size_gb: PositiveInt = Field(100, description="EBS volume per instance, GB.")
@@ -86,6 +95,11 @@ class ClusterSpec(Strict):
         ),
     )
     spot: SpotSpec = Field(default_factory=SpotSpec)
+
+    @field_validator("max_run_hours")
+    @classmethod
+    def _run_in_seconds(cls, value: float) -> float:
+        return seconds_in_range("max_run_hours", value)
 
     @property
     def gpus_per_host(self) -> int | None:
@@ -120,7 +134,7 @@ class SmpSpec(Strict):
         "memory", description="memory: sequence-parallel activations; speed: less communication."
     )
     offload_activations: bool = Field(False, description="Keep checkpointed activations on the host (CPU).")
-    activation_loading_horizon: int = Field(4, description="Pipeline tasks ahead to prefetch offloaded activations.")
+    activation_loading_horizon: Int32 = Field(4, description="Pipeline tasks ahead to prefetch offloaded activations.")
     fp16: bool = Field(False, description="FP16 mixed precision (FP16_Module / FP16_Optimizer).")
     fp16_params: bool = Field(
         False,
@@ -132,20 +146,24 @@ class SmpSpec(Strict):
     bf16: bool = Field(False, description="BF16; in SMP v1 only with sharded data parallelism.")
     delayed_parameter_initialization: bool = Field(False, description="Create parameters on their device only.")
     auto_partition: bool = Field(True, description="Let SMP place modules on pipeline stages.")
-    default_partition: int | None = Field(None, description="Stage for unplaced modules when auto_partition is false.")
-    memory_weight: float | None = Field(
+    default_partition: Int32 | None = Field(
+        None, description="Stage for unplaced modules when auto_partition is false."
+    )
+    memory_weight: FiniteFloat | None = Field(
         None, description="Auto-partition memory vs compute balance in [0, 1]; default 0.8 (memory) / 0.2 (speed)."
     )
     skip_tracing: bool = Field(False, description="Skip the tracing step (huge models).")
     deterministic_server: bool = Field(False, description="Same execution order on every data-parallel rank.")
-    ddp_port: int | None = Field(None, description="DDP port; requires ddp.")
+    ddp_port: int | None = Field(None, ge=1, le=65535, description="DDP port (1-65535); requires ddp.")
     ddp_dist_backend: Literal["auto", "nccl"] | None = Field(None, description="auto (SMDDP) or nccl; requires ddp.")
     sharded_data_parallel_degree: PositiveInt = Field(1, description="> 1 turns on sharded data parallelism.")
     sdp_reduce_bucket_size: PositiveInt = Field(500_000_000, description="Sharded DP reduce bucket (elements).")
     sdp_param_persistence_threshold: PositiveInt = Field(1_000_000, description="Sharded DP persistence threshold.")
     sdp_max_live_parameters: PositiveInt = Field(1_000_000_000, description="Sharded DP live-parameter cap.")
     sdp_hierarchical_allgather: bool = Field(True, description="Sharded DP hierarchical all-gather.")
-    sdp_gradient_clipping: PositiveFloat = Field(1.0, description="Sharded DP gradient clipping norm.")
+    sdp_gradient_clipping: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = Field(
+        1.0, description="Sharded DP gradient clipping norm."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -208,18 +226,18 @@ class TrainingSpec(Strict):
         )
     )
     max_steps: PositiveInt = Field(description="Optimizer steps.")
-    lr: PositiveFloat = Field(2e-4, description="Peak AdamW learning rate.")
-    min_lr: float = Field(1e-5, ge=0, description="Final learning rate of the cosine decay.")
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 disables.")
-    seed: int = Field(12345, description="Seeds model init and data sampling.")
+    lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = Field(2e-4, description="Peak AdamW learning rate.")
+    min_lr: FiniteFloat = Field(1e-5, ge=0, le=10, description="Final learning rate of the cosine decay.")
+    warmup_steps: Count = Field(0, description="Linear warm-up steps.")
+    weight_decay: FiniteFloat = Field(0.01, ge=0, le=100, description="AdamW weight decay.")
+    grad_clip: FiniteFloat = Field(1.0, ge=0, le=1e6, description="Gradient-norm clip; 0 disables.")
+    seed: Int64 = Field(12345, description="Seeds model init and data sampling.")
     activation_checkpointing: str = Field(
         "none",
         pattern=CHECKPOINTING_PATTERN,
         description="none | each (every block) | contiguous (one per pipeline stage) | group_<n> (n blocks).",
     )
-    checkpoint_every_steps: int = Field(0, ge=0, description="Checkpoint every N steps; 0 = only on stop/end.")
+    checkpoint_every_steps: Count = Field(0, description="Checkpoint every N steps; 0 = only on stop/end.")
     final_save: bool = Field(
         False,
         description=(
@@ -272,58 +290,6 @@ class SageMakerSpec(Strict):
     extra_estimator_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Further PyTorch estimator arguments; keys smlaunch owns are refused."
     )
-
-
-ARGUMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-
-class EntryPointSpec(Strict):
-    """Your own training script, launched with the spec's layout (README "Your own script")."""
-
-    script: str = Field(
-        pattern=r"^[^/].*\.py$",
-        description="The entry point: a .py path inside source_dir (no leading / and no ..).",
-    )
-    source_dir: str = Field(
-        description=(
-            "Directory uploaded whole as SDK v2's source_dir (requirements.txt included; VCS folders, caches, "
-            "virtual environments and secret-looking files excluded); relative to the job file."
-        )
-    )
-    arguments: Literal[ARGUMENT_STYLES] | dict[str, str] = Field(  # type: ignore[valid-type]
-        "smlaunch",
-        description=(
-            "How spec values are named on the script's command line: smlaunch (smlaunch's entry-point contract), "
-            "aws-smp-gpt2 (AWS's SMP GPT-2 example, train_gpt_simple.py), or {spec field: argument}."
-        ),
-    )
-    hyperparameters: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Extra script arguments, passed verbatim as --name value."
-    )
-
-    @model_validator(mode="after")
-    def _names(self) -> EntryPointSpec:
-        from smlaunch.arguments import SPEC_VALUES
-
-        for key, path in (("script", self.script), ("source_dir", self.source_dir)):
-            parts = path.replace("\\", "/").split("/")
-            if "\x00" in path or len(path) > 4096 or max(map(len, parts)) > 255:
-                raise ValueError(f"{key} is not a usable path (a NUL byte, or a name over 255 / a path over 4096)")
-        if ".." in self.script.replace("\\", "/").split("/"):
-            raise ValueError(f"script {self.script!r} leaves source_dir: give a path inside it")
-        if isinstance(self.arguments, dict):
-            for field_name, argument in self.arguments.items():
-                if field_name not in SPEC_VALUES:
-                    raise ValueError(
-                        f"arguments: {field_name!r} is not a spec field smlaunch can pass; one of: "
-                        + ", ".join(SPEC_VALUES)
-                    )
-                if not ARGUMENT_NAME.match(argument):
-                    raise ValueError(f"arguments.{field_name}: {argument!r} is not an argument name (--{argument})")
-        for name in self.hyperparameters:
-            if not ARGUMENT_NAME.match(name):
-                raise ValueError(f"hyperparameters: {name!r} is not an argument name (letters, digits, _ and -)")
-        return self
 
 
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -382,12 +348,13 @@ class JobSpec(Strict):
                 sm["py_version"] = py
         return {**data, "sagemaker": sm}
 
-    @model_validator(mode="after")
-    def _channel_names(self) -> JobSpec:
-        for channel in self.data:
-            if not CHANNEL_NAME.match(channel):
+    @field_validator("data")
+    @classmethod
+    def _channel_names(cls, data: dict[str, str]) -> dict[str, str]:
+        for channel in data:
+            if not CHANNEL_NAME.fullmatch(channel):
                 raise ValueError(f"data channel name {channel!r} must be letters, digits, '.', '_' or '-'")
-        return self
+        return data
 
     @property
     def source(self):

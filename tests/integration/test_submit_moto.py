@@ -184,7 +184,8 @@ def test_dry_run_and_recording_backend_go_through_the_same_adapter(aws_env):
     assert json.loads(sent["HyperParameters"]["mp_parameters"]) == smp
     assert sent["ResourceConfig"]["InstanceCount"] == estimator["instance_count"]
     assert sent["StoppingCondition"]["MaxRuntimeInSeconds"] == estimator["max_run"]
-    assert sent["Tags"] == estimator["tags"]
+    fingerprint = {"Key": "smlaunch:fingerprint", "Value": prepared.request.fingerprint()}
+    assert sent["Tags"] == [*estimator["tags"], fingerprint]  # the request's fingerprint: idempotent retries
 
 
 @pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b", "gpt2-xl-p5", "gpt2-30b-p5"])
@@ -194,6 +195,7 @@ def test_golden_create_training_job(preset, aws_env):
     dry = jobs.submit(spec, dry_run=True, backend=backend(), force=True)
     text = json.dumps(dry.request, indent=2, sort_keys=True, default=str)
     text = text.replace(dry.job_name, "<job-name>").replace(f"sagemaker-{REGION}-123456789012", "<bucket>")
+    text = text.replace(f'"{dry.prepared.request.fingerprint()}"', '"<fingerprint>"')  # hashes the source path
     assert_golden(GOLDEN / f"{preset}.json", text + "\n")
 
 

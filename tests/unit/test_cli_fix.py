@@ -19,6 +19,7 @@ from smlaunch.layout import resolve
 from smlaunch.spec.findings import Finding, cli_fix, fix_overrides
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, rule_ids
+from tests.unit.test_api_limits import FAILING as FAILING_API
 from tests.unit.test_rules import BASE, FAILING
 from tests.unit.test_rules_engine import FAILING as FAILING_ENGINE
 from tests.unit.test_rules_engine import TORCH_BASE
@@ -36,9 +37,9 @@ MEMORY = [  # (overrides of BASE that do not fit, a part of the fix)
     ),
 ]
 NO_SINGLE_CHANGE = {"model.preset": "gpt2-60b", "cluster.instance_count": 1, "smp.fp16": True}
-NOT_BY_SET = {"JOB007", "JOB008", "ENT003", "ENT004"}
-"""Rules whose only fix is to remove a key (``remove sagemaker.environment.X``) or to write a mapping: no ``--set``
-makes it."""
+NOT_BY_SET = {"JOB007", "JOB008", "ENT003", "ENT004", "API001"}
+"""Rules whose only fix is to remove a key (``remove sagemaker.environment.X``) or to write a mapping, or (API001)
+to write a value only the user knows (a bucket's real name): no ``--set`` makes it."""
 
 
 def _failing_spec(overrides, base=BASE):
@@ -52,7 +53,10 @@ def _findings(rule_id, spec):
 
 
 CASES = (
-    [(rule_id, overrides, field, BASE) for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS]]
+    [
+        (rule_id, overrides, field, BASE)
+        for rule_id, overrides, _, field, _, _ in [*FAILING, *FAILING_DOCS, *FAILING_API]
+    ]
     + [(rule_id, overrides, field, TORCH_BASE) for rule_id, overrides, _, field, _, _ in FAILING_ENGINE]
     + [(rule_id, overrides, field, SCRIPT_BASE) for rule_id, overrides, _, field, _, _ in FAILING_SCRIPT]
     + [("MEM001", {"smp.fp16": True, **overrides}, None, BASE) for overrides, _ in MEMORY]  # BASE trains in fp32

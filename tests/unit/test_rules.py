@@ -490,6 +490,24 @@ FAILING = [
         "remove sagemaker.environment.MY_ID; keep the value in AWS Secrets Manager or SSM Parameter Store and read "
         "it in the job (grant sagemaker.role access)",
     ),
+    (
+        "JOB010",
+        {"sagemaker.subnets": ["subnet-0abc"]},
+        "error",
+        "sagemaker.security_group_ids",
+        "sagemaker.subnets (1) without sagemaker.security_group_ids: a job in a VPC needs both",
+        "set sagemaker.security_group_ids: [sg-...] (security groups of the subnets' VPC), or remove "
+        "sagemaker.subnets to run without a VPC",
+    ),
+    (
+        "JOB010",
+        {"sagemaker.security_group_ids": ["sg-0abc"]},
+        "error",
+        "sagemaker.subnets",
+        "sagemaker.security_group_ids (1) without sagemaker.subnets: a job in a VPC needs both",
+        "set sagemaker.subnets: [subnet-...] (subnets of the security groups' VPC), or remove "
+        "sagemaker.security_group_ids to run without a VPC",
+    ),
 ]
 
 # (rule, overrides): the boundary that must pass
@@ -537,6 +555,7 @@ PASSING = [
     ("JOB005", {"data.train": "local:data/train"}),
     ("JOB006", {"data": {"train": "s3://b", "a": "local:x", "b": "file:///x", "c": "/abs/x", "d": "rel/x"}}),
     ("JOB007", {"sagemaker.extra_estimator_kwargs.keep_alive_period_in_seconds": 600}),
+    ("JOB010", {"sagemaker.subnets": ["subnet-0abc"], "sagemaker.security_group_ids": ["sg-0abc"]}),
     (
         "JOB008",
         {
@@ -571,12 +590,13 @@ def test_rule_passes(rule_id, overrides):
 
 
 def test_every_rule_has_a_failing_and_a_passing_case():
+    from tests.unit import test_api_limits as api  # the SageMaker API limits (API001) keep their cases there
     from tests.unit import test_rules_engine as engine  # the engine rules judge an engine: torch base
     from tests.unit import test_rules_script as script  # the own-script rules judge an entry_point: base
     from tests.unit import test_rules_smp_docs as more  # the rules from the SMP-docs audit keep their cases there
 
-    assert {c[0] for c in FAILING + more.FAILING + engine.FAILING + script.FAILING} == set(OURS)
-    assert {c[0] for c in PASSING + more.PASSING + engine.PASSING + script.PASSING} == set(OURS)
+    assert {c[0] for c in FAILING + more.FAILING + engine.FAILING + script.FAILING + api.FAILING} == set(OURS)
+    assert {c[0] for c in PASSING + more.PASSING + engine.PASSING + script.PASSING + api.PASSING} == set(OURS)
 
 
 def test_every_rule_is_reported_by_check_on_its_failing_case():
@@ -590,7 +610,7 @@ def test_every_rule_is_reported_by_check_on_its_failing_case():
         if rule_id not in {f.rule for f in check(spec_of(overrides), select=OURS).findings}
     ]
     assert missed == []
-    assert {c[0] for c in cases} == {r for r in OURS if not r.startswith(("ENG", "ENT"))}  # test_rules_engine/_script
+    assert {c[0] for c in cases} == {r for r in OURS if not r.startswith(("ENG", "ENT", "API"))}  # their own files
 
 
 def test_base_has_no_findings():

@@ -7,7 +7,7 @@ computed once), fills rule id, severity and YAML line, and returns a :class:`Rep
 
 Groups: ``CLU`` cluster and instance, ``SMP`` SMP v1 parameters and parallel arithmetic, ``MOD`` model shape
 vs degrees, ``JOB`` framework, spot, data and estimator settings, ``ENG`` what ``engine: torch`` needs, ``ENT``
-what an own script (``entry_point:``) needs of the spec. A rule
+what an own script (``entry_point:``) needs of the spec, ``API`` what CreateTrainingJob would refuse. A rule
 names the engines it is about (``engines=``); SMP v1's own rules are silent under ``engine: torch``. The memory
 verdict (``MEM``) is the cost model's (:mod:`smlaunch.costmodel.fixes`); :func:`smlaunch.validation.validate`
 composes the two, so the rulebook never imports the cost model.
@@ -32,6 +32,7 @@ from smlaunch.spec.rules import model  # noqa: F401
 from smlaunch.spec.rules import job  # noqa: F401
 from smlaunch.spec.rules import engine  # noqa: F401
 from smlaunch.spec.rules import script  # noqa: F401
+from smlaunch.spec.rules import api  # noqa: F401
 # isort: on
 
 __all__ = ["RULES", "Rule", "check", "hit", "rule", "rule_ids"]

@@ -153,9 +153,12 @@ def _owned_kwargs(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
 
 @rule("JOB008", "no-secrets-in-environment", "warning")
 def _env_secrets(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
-    """Environment variables are visible in DescribeTrainingJob: no secrets there."""
+    """Environment variables are visible in DescribeTrainingJob: no secrets there. Found by name and by value
+    shape (token prefixes, URL passwords, random-looking strings: :mod:`smlaunch.secret_values`)."""
+    from smlaunch.secret_values import secret_reason
+
     for name, value in spec.sagemaker.environment.items():
-        reason = fx.secret_reason(name, value)
+        reason = secret_reason(name, value)
         if reason:
             yield hit(
                 ("sagemaker", "environment", name),
@@ -185,3 +188,26 @@ def _checkpoints_s3(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
         "when the job ends, and a restarted job starts from step 0",
         f"set output.checkpoint_s3_uri: s3://<bucket>/{spec.name}/checkpoints",
     )
+
+
+@rule("JOB010", "vpc-subnets-and-security-groups", "error")
+def _vpc_pair(spec: JobSpec, lay: Layout) -> Iterator[Hit]:
+    """A VPC needs both subnets and security groups: the SDK raises ``RuntimeError("When setting up custom VPC,
+    both subnets and security_group_ids must be set")`` otherwise (sagemaker/estimator.py, SDK v2), and
+    CreateTrainingJob's VpcConfig requires both lists (botocore's SageMaker model: ``Subnets`` and
+    ``SecurityGroupIds`` are required members of ``VpcConfig``)."""
+    subnets, groups = spec.sagemaker.subnets, spec.sagemaker.security_group_ids
+    if subnets and not groups:
+        yield hit(
+            "sagemaker.security_group_ids",
+            f"sagemaker.subnets ({len(subnets)}) without sagemaker.security_group_ids: a job in a VPC needs both",
+            "set sagemaker.security_group_ids: [sg-...] (security groups of the subnets' VPC), or remove "
+            "sagemaker.subnets to run without a VPC",
+        )
+    elif groups and not subnets:
+        yield hit(
+            "sagemaker.subnets",
+            f"sagemaker.security_group_ids ({len(groups)}) without sagemaker.subnets: a job in a VPC needs both",
+            "set sagemaker.subnets: [subnet-...] (subnets of the security groups' VPC), or remove "
+            "sagemaker.security_group_ids to run without a VPC",
+        )
