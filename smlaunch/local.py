@@ -22,7 +22,6 @@ after ``grace_s`` or on a second signal, and by a watchdog if smlaunch dies (:mo
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from smlaunch import container as ct
 from smlaunch.errors import LocalRunError, MissingDependency, ValidationFailed
-from smlaunch.local_docker import docker_missing, run_docker
+from smlaunch.local_docker import docker_missing, resolve_hosts, run_docker
 from smlaunch.local_results import LocalRun, _collect, _parse_step, _split_rank
 from smlaunch.local_stop import Stopper
 from smlaunch.request import LaunchRequest, render
@@ -154,24 +153,6 @@ def resolve_nproc(tp: int, pp: int, *, nproc: int | None, num_gpus: int) -> tupl
     if num_gpus:
         notes.append(f"{num_gpus} GPU(s) < {nproc or group} processes: running on CPU (gloo)")
     return nproc or group, "cpu", notes
-
-
-def resolve_hosts(tp: int, pp: int, hosts: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:
-    """(processes in all, "cpu", notes) for ``hosts`` containers: the fewest processes that fill every host
-    evenly and are a multiple of tp x pp (lcm), or ``nproc`` when it is a multiple of both."""
-    group = tp * pp
-    if nproc is None:
-        nproc = math.lcm(group, hosts)
-    elif nproc < 1 or nproc % group or nproc % hosts:
-        raise LocalRunError(
-            f"--nproc {nproc} must be a multiple of tp({tp}) x pp({pp}) = {group} and of the {hosts} hosts",
-            fix=f"use --nproc {math.lcm(group, hosts)} (or a multiple of it)",
-        )
-    notes = [f"{hosts} containers x {nproc // hosts} process(es) (tp x pp = {group})"]
-    if num_gpus:
-        notes.append("SageMaker local mode runs GPUs in one container only (local_gpu with instance_count > 1 is "
-                     "refused by the SDK): the containers run on CPU (gloo)")  # fmt: skip
-    return nproc, "cpu", notes
 
 
 def resolve_channels(spec: JobSpec, data: DataArg) -> dict[str, Path]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,24 @@ def _compose_command(
     except (OSError, subprocess.SubprocessError):
         pass
     return ["docker-compose"] if which("docker-compose") else None
+
+
+def resolve_hosts(tp: int, pp: int, hosts: int, *, nproc: int | None, num_gpus: int) -> tuple[int, str, list[str]]:
+    """(processes in all, "cpu", notes) for ``hosts`` containers: the fewest processes that fill every host
+    evenly and are a multiple of tp x pp (lcm), or ``nproc`` when it is a multiple of both."""
+    group = tp * pp
+    if nproc is None:
+        nproc = math.lcm(group, hosts)
+    elif nproc < 1 or nproc % group or nproc % hosts:
+        raise LocalRunError(
+            f"--nproc {nproc} must be a multiple of tp({tp}) x pp({pp}) = {group} and of the {hosts} hosts",
+            fix=f"use --nproc {math.lcm(group, hosts)} (or a multiple of it)",
+        )
+    notes = [f"{hosts} containers x {nproc // hosts} process(es) (tp x pp = {group})"]
+    if num_gpus:
+        notes.append("SageMaker local mode runs GPUs in one container only (local_gpu with instance_count > 1 is "
+                     "refused by the SDK): the containers run on CPU (gloo)")  # fmt: skip
+    return nproc, "cpu", notes
 
 
 def refuse_aws(event_name: str = "", **_: Any) -> None:

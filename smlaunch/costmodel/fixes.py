@@ -105,13 +105,18 @@ def _fix_text(spec: JobSpec, fixes: list[Fix], usable: float) -> str:
 def find_fixes(spec: JobSpec, est: Estimate) -> list[Fix]:
     """Single changes that make ``spec`` fit, fastest first."""
     found = [fix for fix in _candidates(spec, est) if fix is not None and fix.estimate.fits_with_margin]
-    found.sort(key=lambda f: (-f.estimate.throughput.tokens_per_s, f.estimate.memory.total_gib))
+    return rank_fixes(found, MAX_FIXES)
+
+
+def rank_fixes(found: list[Fix], limit: int) -> list[Fix]:
+    """The fastest ``limit`` fixes (least memory breaks a tie), one per spec field."""
+    found = sorted(found, key=lambda f: (-f.estimate.throughput.tokens_per_s, f.estimate.memory.total_gib))
     seen, result = set(), []
     for fix in found:
         if fix.path not in seen:
             seen.add(fix.path)
             result.append(fix)
-    return result[:MAX_FIXES]
+    return result[:limit]
 
 
 def _try(spec: JobSpec, est: Estimate, path: tuple[str, str], value: object) -> Fix | None:

@@ -55,24 +55,26 @@ def oom_fix(ctx: FailureContext) -> tuple[str | None, str, str]:
 def _fixes_below(spec, est, target: float):
     """MEM001's candidate changes whose estimate is <= ``target`` GiB, fastest first, plus the largest batch that
     gets there (the candidates' own batch search stops at the unscaled margin)."""
-    from smlaunch.costmodel.fixes import _candidates, _try
+    from smlaunch.costmodel.fixes import Fix, _candidates, _try, rank_fixes
 
     found = [f for f in _candidates(spec, est) if f is not None and f.estimate.memory.total_gib <= target]
     step = est.layout.microbatches
-    batch = spec.training.batch_size - step
-    while batch >= step:
-        fix = _try(spec, est, ("training", "batch_size"), batch)
-        if fix is not None and fix.estimate.memory.total_gib <= target:
-            found.append(fix)
-            break
-        batch -= step
-    found.sort(key=lambda f: (-f.estimate.throughput.tokens_per_s, f.estimate.memory.total_gib))
-    seen, result = set(), []
-    for fix in found:
-        if fix.path not in seen:
-            seen.add(fix.path)
-            result.append(fix)
-    return result[:3]
+
+    def fitting(units: int) -> Fix | None:
+        fix = _try(spec, est, ("training", "batch_size"), units * step)
+        return fix if fix is not None and fix.estimate.memory.total_gib <= target else None
+
+    # the largest smaller batch (a multiple of microbatches) that fits: bisection, memory grows with the batch
+    low, high, best = 1, (spec.training.batch_size - step) // step, None
+    while low <= high:
+        mid = (low + high) // 2
+        if (fix := fitting(mid)) is not None:
+            best, low = fix, mid + 1
+        else:
+            high = mid - 1
+    if best is not None:
+        found.append(best)
+    return rank_fixes(found, 3)
 
 
 def last_step(ctx: FailureContext) -> int | None:
