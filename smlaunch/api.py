@@ -308,12 +308,17 @@ def run_local(
     on_step: Callable[[dict[str, float | int]], None] | None = None,
     check: bool = True,
     force: bool = False,
+    image: str | None = None,
+    hosts: int | None = None,
 ) -> LocalRun:
     """Run ``spec`` on this machine with its tp x pp layout under torchrun (``smlaunch local``).
 
     ``steps`` overrides ``training.max_steps``; on CPU the model is shrunk to fit (``shrink="none"`` keeps
-    it). ``check`` raises :class:`LocalRunError` when a rank fails (else inspect ``run.ok``). The spec is validated
-    first, as ``submit`` does: errors raise :class:`ValidationFailed` unless ``force``.
+    it). ``docker=True`` runs it in SageMaker local mode instead (``smlaunch local --docker``): ``hosts``
+    containers (default ``cluster.instance_count``) of ``image`` (default: the newest one
+    ``docker/build-local-image.sh`` built). ``check`` raises :class:`LocalRunError` when a rank fails (else
+    inspect ``run.ok``). The spec is validated first, as ``submit`` does: errors raise :class:`ValidationFailed`
+    unless ``force``.
 
     >>> run = run_local("tiny.yaml", steps=20)  # smlaunch init --preset gpt2-tiny-local -o tiny.yaml  # doctest: +SKIP
     >>> run.metrics["last_loss"] < run.metrics["first_loss"], [s["loss"] for s in run.steps][:2]  # doctest: +SKIP
@@ -330,6 +335,8 @@ def run_local(
         docker=docker,
         on_step=on_step,
         force=force,
+        image=image,
+        hosts=hosts,
     )
     if check:
         run.raise_for_status()

@@ -19,18 +19,20 @@ removed on every exit (success, failure, Ctrl-C, SIGTERM).
 from __future__ import annotations
 
 import contextlib
-import logging
+import gc
 import math
 import shutil
 import signal
 import subprocess
 import tarfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smlaunch.errors import LocalRunError, MissingDependency, SmlaunchError
+from smlaunch.backends.sagemaker_sdk import SDK_CONFIG, boto, root_logging_kept, sdk
+from smlaunch.errors import LocalRunError, SmlaunchError
 from smlaunch.local_docker_image import check_image
 from smlaunch.local_docker_stream import HostLines
 from smlaunch.local_results import LocalRun, _collect
@@ -45,7 +47,6 @@ PLACEHOLDER_ROLE = "arn:aws:iam::111111111111:role/smlaunch-local"
 PLACEHOLDER_KEY = "smlaunch-local-no-aws"
 """The access key and secret the containers see (the SDK copies the session's credentials into them): never the
 user's real ones."""
-TELEMETRY_OPT_OUT = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 NOT_LOCAL = ("volume_size", "max_run", "subnets", "security_group_ids", "checkpoint_s3_uri", "volume_kms_key",
              "output_kms_key", "use_spot_instances", "max_wait", "framework_version", "py_version")  # fmt: skip
 """Estimator keywords that describe the real cluster, not a local container (the image is given instead)."""
@@ -110,18 +111,17 @@ def refuse_aws(event_name: str = "", **_: Any) -> None:
 def local_session(run_dir: Path, region: str | None) -> Any:
     """A ``LocalSession`` that cannot reach AWS: placeholder credentials and region, every request refused, no
     telemetry, no user SDK config (which could point at S3); its container files go under ``<run>/sagemaker``."""
-    try:
-        import boto3
-        from sagemaker.local import LocalSession
-    except ImportError as exc:
-        raise MissingDependency("--docker needs the SageMaker SDK", fix="pip install 'smlaunch[sagemaker]'") from exc
+    boto3, _ = boto()
+    sdk()  # quiet: no config INFO lines, no v2 deprecation banner
+    from sagemaker.local import LocalSession
+
     boto_session = boto3.Session(
         aws_access_key_id=PLACEHOLDER_KEY,
         aws_secret_access_key=PLACEHOLDER_KEY,
         region_name=region or PLACEHOLDER_REGION,
     )
     boto_session.events.register("before-send", refuse_aws)
-    session = LocalSession(boto_session=boto_session, sagemaker_config=TELEMETRY_OPT_OUT)
+    session = LocalSession(boto_session=boto_session, sagemaker_config=SDK_CONFIG)
     root = run_dir / "sagemaker"
     root.mkdir(parents=True, exist_ok=True)
     session.config = {"local": {"local_code": True, "container_root": str(root)}}
@@ -178,31 +178,35 @@ def run_docker(
     image = check_image(image, engine=plan.request.engine)
     code = _stage_code(plan)
     session = local_session(plan.run_dir, plan.request.region)
-    from sagemaker.pytorch import PyTorch
-
-    with _quiet_sdk():
-        estimator = PyTorch(**estimator_kwargs(plan, image, code), sagemaker_session=session)
+    with root_logging_kept():
+        estimator = sdk().pytorch.PyTorch(**estimator_kwargs(plan, image, code), sagemaker_session=session)
     lines = HostLines(plan.run_dir / "logs", on_step=on_step, on_line=on_line)
-    start, returncode, interrupted, failure = time.monotonic(), 0, False, None
-    try:
-        with lines, _sigterm_as_interrupt(), contextlib.redirect_stdout(lines), _quiet_sdk():
-            estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
-    except KeyboardInterrupt:
-        returncode, interrupted = 130, True
-    except SmlaunchError:
-        raise
-    except Exception as exc:  # the SDK raises RuntimeError/ValueError/...; its message is what the user needs
-        returncode, failure = 1, f"{type(exc).__name__}: {exc}"
-    finally:
-        compose_down(plan.run_dir / "sagemaker")
+    start, returncode, failure, stop = time.monotonic(), 0, None, _Interrupt()
+    with _sdk_pipe():  # around the except clauses too: a failure's traceback holds the pipe until it is dropped
+        try:
+            with lines, _interrupts(stop), contextlib.redirect_stdout(lines), root_logging_kept():
+                estimator.fit({c: f"file://{p}" for c, p in plan.channels.items()}, job_name=plan.job_name)
+        except KeyboardInterrupt:
+            returncode = 130
+        except SmlaunchError:
+            raise
+        except Exception as exc:  # the SDK raises RuntimeError/ValueError/...; its message is what the user needs
+            returncode, failure = 1, f"{type(exc).__name__}: {exc}"
+        finally:
+            with _signals_held():  # a second Ctrl-C must not leave the containers running
+                compose_down(plan.run_dir / "sagemaker")
+    interrupted = returncode == 130 or stop.signalled is not None
+    if interrupted:  # the SDK's own cleanup may raise over the interrupt: the user's Ctrl-C is what happened
+        returncode, failure = 130, None
     _unpack_artifacts(plan.run_dir)
     run = _collect(
         plan, returncode, wall_s=time.monotonic() - start, steps=lines.steps, console=lines.console(),
         interrupted=interrupted,
     )  # fmt: skip
-    if run.ok or run.reason or failure is None:
+    if run.ok or interrupted:
         return run
-    return _with_reason(run, lines.failure_line() or failure)
+    reason = lines.failure_line() or run.reason or failure  # the failed host's own exception line first
+    return run if reason is None else _with_reason(run, reason)
 
 
 def _with_reason(run: LocalRun, reason: str) -> LocalRun:
@@ -249,32 +253,54 @@ def _unpack_artifacts(run_dir: Path) -> None:
                 tar.extractall(run_dir / dest, filter="data")
 
 
+class _Interrupt:
+    signalled: int | None = None
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a closed terminal's kill, a CI timeout) stops the run as Ctrl-C does, so the containers go too."""
+def _interrupts(state: _Interrupt) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a closed terminal's kill, a CI timeout) stop the run, and are remembered: the SDK's
+    ``finally`` (gathering artifacts from containers still running) may raise over the ``KeyboardInterrupt``,
+    and the run must still read as interrupted, with its containers removed (``state.signalled``)."""
 
     def interrupt(signum: int, frame: Any) -> None:
+        state.signalled = signum
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: no handler can be installed there
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
-def _quiet_sdk() -> Iterator[None]:
-    """The SDK logs its compose file, commands and a troubleshooting link at INFO/ERROR: smlaunch says what
-    matters itself (logs go to ``<run>/logs``)."""
-    logger = logging.getLogger("sagemaker")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (the cleanup that removes containers is not cut short)."""
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _sdk_pipe() -> Iterator[None]:
+    """The SDK never closes the stdout pipe of its ``docker compose up`` process (sagemaker/local/image.py
+    ``train``): its ResourceWarning, raised when that process is collected, is the SDK's, not a leak of ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ResourceWarning, message=r"unclosed file <_io\.BufferedReader")
+        try:
+            yield
+        finally:
+            gc.collect()  # a failed fit's traceback cycle holds the SDK's process until a collection: do it here

@@ -22,6 +22,10 @@ _HOST_LINE = re.compile(r"^(?:[a-z0-9]+-)?(algo-\d+)-[a-z0-9]+\s*\|\s?(.*)$")
 """compose v1 names a line by its container (``hel6fdqc32-algo-1-v1i8y``), v2 by its service (``algo-1-v1i8y``)."""
 COMPOSE = "compose"
 """The pseudo-host of docker compose's own lines (creating, attaching, exited with code ...)."""
+_EXITED = re.compile(r"\b(algo-\d+)-[a-z0-9]+ exited with code (\d+)")
+"""compose's ``x6nd-algo-2-i7t5x exited with code 1``: the first non-zero one is where the job broke."""
+LAUNCHERS = ("ChildFailedError", "ExecuteUserScriptError", "CalledProcessError")
+"""What torchrun and the toolkit raise *because* a rank failed: a host's reason is the rank's own exception."""
 STEP_HOST = "algo-1"
 """The host of global rank 0, whose step lines the progress display follows."""
 
@@ -50,6 +54,8 @@ class HostLines(io.TextIOBase):
         self.steps: list[dict[str, float | int]] = []
         self.tails: dict[str, deque[str]] = {}
         self.counts: dict[str, int] = {}
+        self.exits: list[tuple[str, int]] = []
+        """(host, exit code) in the order compose saw the containers exit."""
         self._keep = keep
         self._files: dict[str, IO[str]] = {}
         self._pending = ""
@@ -76,6 +82,8 @@ class HostLines(io.TextIOBase):
         self._files[host].flush()
         self.tails[host].append(text)
         self.counts[host] = self.counts.get(host, 0) + 1
+        if host == COMPOSE and (exited := _EXITED.search(text)):
+            self.exits.append((exited[1], int(exited[2])))
         if host == STEP_HOST and (metrics := _parse_step(text)) is not None:
             self.steps.append(metrics)
             if self.on_step:
@@ -101,9 +109,24 @@ class HostLines(io.TextIOBase):
         return "".join(f"{host} | {line}\n" for host in [*self.hosts(), COMPOSE] for line in self.tails.get(host, ()))
 
     def failure_line(self) -> str | None:
-        """``algo-2: RuntimeError: ...``: the last exception line of the first host that printed one."""
-        for host in self.hosts():
-            line = _exception_line("\n".join(self.tails[host]))
-            if line:
-                return f"{host}: {line}"
+        """``algo-2: RuntimeError: ...``: the last exception line, with its message where one has it, of the host
+        that failed first (the first non-zero exit compose saw), else of the first host that printed one."""
+        failed = [host for host, code in self.exits if code]
+        for host in dict.fromkeys([*failed, *self.hosts()]):
+            tail = list(self.tails.get(host, ()))
+            found = [line for i in reversed(range(len(tail))) if (line := _exception_line(_rejoined(tail, i)))]
+            found = [line for line in found if not line.startswith(LAUNCHERS)]
+            if found:
+                return f"{host}: {next((line for line in found if ': ' in line), found[0])}"
         return None
+
+
+def _rejoined(lines: list[str], i: int) -> str:
+    """Line ``i``, with the ``: message`` the toolkit's stream reader may have split off onto the next lines
+    (``RuntimeError`` / ``:`` / ``boom``)."""
+    text, rest = lines[i].strip(), [line.strip() for line in lines[i + 1 : i + 3]]
+    if ":" in text or not rest or not rest[0].startswith(":"):
+        return text
+    if rest[0] == ":" and len(rest) > 1:
+        return f"{text}: {rest[1]}"
+    return text + rest[0]

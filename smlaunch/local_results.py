@@ -54,6 +54,18 @@ class LocalRun:
             found += sorted(p.relative_to(self.run_dir) for p in root.rglob("*") if p.is_file())
         return found
 
+    def host_logs(self) -> dict[str, Path]:
+        """``algo-1`` -> ``<run>/logs/algo-1.log``, ...: each container's output of a ``--docker`` run (empty for
+        an emulated run, whose logs are per rank)."""
+        found = (p for p in (self.run_dir / "logs").glob("algo-*.log") if p.stem.removeprefix("algo-").isdigit())
+        return {p.stem: p for p in sorted(found, key=lambda p: int(p.stem.removeprefix("algo-")))}
+
+    @property
+    def log_path(self) -> Path:
+        """Where to read what happened: torchrun's console.log, or the logs directory of a ``--docker`` run."""
+        logs = self.run_dir / "logs"
+        return logs if self.host_logs() else logs / "console.log"
+
     def raise_for_status(self) -> None:
         """Raise :class:`LocalRunError` (rank, reason, where the logs are) unless the run succeeded."""
         if self.ok:
@@ -66,11 +78,11 @@ class LocalRun:
         summary = diagnosis.summary if diagnosis is not None and diagnosis.known else self._reason_line()
         if self.metrics is not None and not self.failure:
             summary += " (after training finished: metrics.json was written, the crash is in shutdown)"
-        logs = f"logs: {self.run_dir / 'logs' / 'console.log'}"
+        logs = f"logs: {self.log_path}"
         fix = (
             f"{diagnosis.fix}; {logs}"
             if diagnosis is not None and diagnosis.known
-            else (f"see {self.run_dir / 'logs' / 'console.log'} and {self.run_dir / 'output' / 'failure'}")
+            else (f"see {self.log_path} and {self.run_dir / 'output' / 'failure'}")
         )
         raise LocalRunError(
             f"local run failed (exit {self.returncode}): {summary}",

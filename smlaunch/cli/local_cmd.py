@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -51,6 +52,18 @@ def _parse_data(values: tuple[str, ...]) -> dict[str, str] | None:
     help="Run directory (the emulated /opt/ml). Default: ./smlaunch-runs/<name>-<timestamp>/",
 )
 @click.option("--docker", is_flag=True, help="Use SageMaker local mode (Docker + docker compose) instead.")
+@click.option(
+    "--image",
+    default=None,
+    metavar="IMAGE",
+    help="--docker: the training image (on this machine). Default: the newest docker/build-local-image.sh built.",
+)
+@click.option(
+    "--hosts",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--docker: containers (algo-1 ... algo-N). Default: cluster.instance_count.",
+)
 @click.option("--force", is_flag=True, help="Run even when validation reports errors (each is named first).")
 def command(
     file: str,
@@ -61,6 +74,8 @@ def command(
     data: tuple[str, ...],
     run_dir: str | None,
     docker: bool,
+    image: str | None,
+    hosts: int | None,
     force: bool,
 ) -> None:
     """Run a job spec on this machine with its tensor x pipeline layout, before paying for a cluster.
@@ -74,19 +89,33 @@ def command(
     from smlaunch import local
     from smlaunch.spec.load import load_spec
 
-    console = Console(highlight=False)
+    if not docker and (image or hosts):
+        raise click.UsageError(f"{'--image' if image else '--hosts'} is an option of --docker (add --docker)")
+    console = Console(highlight=False, file=sys.stdout)  # --docker takes over sys.stdout for the containers' lines
     spec = load_spec(file, overrides)
+    count = (hosts or spec.cluster.instance_count) if docker else 1
     plan = local.plan_local(
-        spec, nproc=nproc, shrink=shrink, steps=steps, data=_parse_data(data), run_dir=run_dir, force=force
+        spec,
+        nproc=nproc,
+        shrink=shrink,
+        steps=steps,
+        data=_parse_data(data),
+        run_dir=run_dir,
+        force=force,
+        hosts=count,
     )
     print_plan(console, plan)
-    if docker:
-        run = local.run_docker(plan)
-    else:
-        with StepProgress(console, plan) as progress:
+    with StepProgress(console, plan) as progress:
+        if docker:
+            run = local.run_docker(plan, image=image, on_step=progress.update)
+        else:
             run = local.launch(plan, on_step=progress.update)
     print_result(console, run)
     run.raise_for_status()
+
+
+def _on_hosts(plan: Any) -> str:
+    return f" in {plan.hosts} containers" if plan.hosts > 1 else ""
 
 
 def print_plan(console: Any, plan: Any) -> None:
@@ -98,7 +127,8 @@ def print_plan(console: Any, plan: Any) -> None:
     hp = req.hyperparameters
     tp, pp = hp["tensor_parallel_degree"], hp["pipeline_parallel_degree"]
     console.print(
-        f"[bold]{plan.spec.name}[/]: {plan.nproc} process(es) on {plan.device.upper()} = tp {tp} x pp {pp} x dp "
+        f"[bold]{plan.spec.name}[/]: {plan.nproc} process(es){_on_hosts(plan)} on {plan.device.upper()} = tp {tp} x "
+        f"pp {pp} x dp "
         f"{plan.nproc // (tp * pp)}; {hp['num_layers']} layers x {hp['hidden_width']} hidden, "
         f"{hp['num_heads']} heads, seq {hp['seq_length']}, {hp['max_steps']} steps"
     )
@@ -170,6 +200,8 @@ def print_result(console: Any, run: Any) -> None:
             console.print(f"[red]failure file:[/] {escape(run.failure)}", soft_wrap=True)
         for line in diagnosis.text_lines() if diagnosis is not None else ():
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+        for host, text in host_rows(run):
+            console.print(f"{host}: {text}", markup=False, highlight=False, soft_wrap=True)
         return
     m = run.metrics or {}
     table = Table(title="Local run", title_justify="left", show_header=False)
@@ -188,11 +220,12 @@ def print_result(console: Any, run: Any) -> None:
             ),
             ("layout", str(m.get("layout"))),
             ("peak memory / rank (GiB)", mems or "-"),
-            ("checkpoint", str(m.get("checkpoint"))),
+            ("checkpoint", _checkpoint(run, m.get("checkpoint"))),
         ]
     )
     if run.metrics is None:
         rows.append(("script", f"{run.plan.request.entry_point} exited 0 on every rank"))
+    rows += host_rows(run)
     rows += [
         ("outputs", _outputs(run.outputs())),
         ("wall time", f"{run.wall_s:.1f} s"),
@@ -201,6 +234,26 @@ def print_result(console: Any, run: Any) -> None:
     for key, value in rows:
         table.add_row(key, escape(value))
     console.print(table)
+
+
+def _checkpoint(run: Any, path: Any) -> str:
+    """The last checkpoint; a ``--docker`` run's stays in its container (local mode has no checkpoint channel)."""
+    if run.host_logs() and path:
+        return f"{path} (inside the containers, removed with them: SageMaker local mode has no checkpoint channel)"
+    return str(path)
+
+
+def host_rows(run: Any) -> list[tuple[str, str]]:
+    """One row per container of a ``--docker`` run: its log file, its line count and its last step line."""
+    from smlaunch.progress import parse_step_line
+
+    rows = []
+    for host, path in run.host_logs().items():
+        lines = path.read_text(errors="replace").splitlines()
+        steps = [line for line in lines if parse_step_line(line) is not None]
+        last = steps[-1] if steps else (lines[-1] if lines else "(no output)")
+        rows.append((host, f"{path.relative_to(run.run_dir)} ({len(lines)} lines): {last.strip()}"))
+    return rows
 
 
 def _num(value: Any, spec: str) -> str:

@@ -125,11 +125,17 @@ _EXITCODE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)"
 
 
 def local_context(run: Any) -> FailureContext:
-    """A failed local run: every rank's log of this run (the newest torchrun run id under logs/ranks), torchrun's
-    own lines, the failure file."""
+    """A failed local run: every rank's log of this run (the newest torchrun run id under logs/ranks; for a
+    ``--docker`` run each container's log, by host), torchrun's own lines, the failure file."""
     plan = run.plan
     logs = rank_logs(plan.run_dir / "logs" / "ranks")
-    if run.console_tail:
+    hosts = run.host_logs()
+    for host, path in hosts.items():
+        logs[host] = path.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+    compose = run.run_dir / "logs" / "compose.log"
+    if hosts and compose.is_file():  # docker compose's own lines: which container exited first, with what code
+        logs["compose"] = compose.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+    elif run.console_tail:
         logs["torchrun"] = run.console_tail.splitlines()[-TAIL_LINES:]
     return FailureContext(
         name=plan.spec.name,

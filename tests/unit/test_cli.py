@@ -46,7 +46,7 @@ FROZEN_CLI = {
     "logs": ["follow", "job", "poll_s", "region"],
     "stop": ["job", "region"],
     "list": ["max_results", "name_contains", "output_format", "region", "status"],
-    "local": ["data", "docker", "file", "force", "nproc", "overrides", "run_dir", "shrink", "steps"],
+    "local": ["data", "docker", "file", "force", "hosts", "image", "nproc", "overrides", "run_dir", "shrink", "steps"],
 }  # fmt: skip
 
 

@@ -81,3 +81,29 @@ def test_the_own_script_example_renders_the_aws_scripts_arguments():
     sent = smlaunch.render(spec).hyperparameters
     assert sent["train_batch_size"] == spec.training.batch_size and sent["logging_freq"] == 1
     assert "pipeline" not in sent
+
+
+def test_the_docker_sections_dlc_is_the_image_the_sdk_picks_for_the_torch_job():
+    """The README's ``image_uris.retrieve`` line asks for the framework and Python versions smlaunch renders for
+    ``engine: torch``, and the URIs it shows are the SDK's answers (its offline image table)."""
+    import yaml
+
+    from smlaunch.backends.sagemaker_sdk import sdk
+    from smlaunch.request import render
+    from smlaunch.spec.load import load_spec
+    from smlaunch.targets import sagemaker_v2
+    from smlaunch.templates import starter
+
+    section = ROOT.joinpath("README.md").read_text().split("### Docker local mode", 1)[1].split("\n### ", 1)[0]
+    asked = dict(re.findall(r"(version|py_version)='([^']+)'", section))
+    spec = load_spec(
+        yaml.safe_load(starter("gpt2-tiny-local")), ["engine=torch", "cluster.instance_type=ml.g5.12xlarge"]
+    )
+    kwargs = sagemaker_v2.estimator_kwargs(render(spec))
+    assert (asked["version"], asked["py_version"]) == (kwargs["framework_version"], kwargs["py_version"])
+    for instance in ("ml.g5.12xlarge", "ml.c5.xlarge"):
+        uri = sdk().image_uris.retrieve("pytorch", region="us-east-1", version=asked["version"],
+                                        py_version=asked["py_version"], instance_type=instance,
+                                        image_scope="training")  # fmt: skip
+        assert uri.rpartition(":")[2] in section
+    assert "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:" in section
