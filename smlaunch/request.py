@@ -20,6 +20,8 @@ from smlaunch.spec.models import JobSpec
 
 ENTRY_POINT = "train_gpt2.py"
 
+FINGERPRINT_TAG = "smlaunch:fingerprint"
+"""The tag every submitted job carries: the request it was created from (:meth:`LaunchRequest.fingerprint`)."""
 METRIC_NAMES = ("loss", "step_time_s", "tokens_per_s", "mfu", "mem_gib")
 """Fields of the entry point's per-step log line (docs/entrypoint-contract.md): ``step=.. loss=.. ...``."""
 

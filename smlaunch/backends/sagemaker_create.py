@@ -24,9 +24,7 @@ from typing import Any
 from smlaunch.backends.sagemaker_errors import retryable, translate
 from smlaunch.backends.sagemaker_sdk import boto
 from smlaunch.errors import JobNotFound, SubmitError
-
-FINGERPRINT_TAG = "smlaunch:fingerprint"
-"""The tag that names the request a job was created from (``LaunchRequest.fingerprint()``)."""
+from smlaunch.request import FINGERPRINT_TAG
 
 
 def with_fingerprint(params: dict[str, Any], fingerprint: str) -> dict[str, Any]:

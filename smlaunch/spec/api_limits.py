@@ -17,10 +17,13 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 
-from smlaunch.spec.service_model import problem, region_ok
+from smlaunch.request import FINGERPRINT_TAG
+from smlaunch.spec.service_model import known_regions, problem, region_ok, shape
 
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
 """A general purpose bucket name: 3-63 lower-case letters, digits, '.' and '-', a letter or digit at both ends."""
+OWN_TAG_PREFIX = "smlaunch:"
+"""smlaunch's own tags: ``smlaunch:fingerprint`` on every job, ``smlaunch:spec:N`` where the user's leave room."""
 _BUCKET_RESERVED = (("xn--", "sthree-", "amzn-s3-demo-"), ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
 """Prefixes and suffixes S3 reserves (bucket naming rules)."""
 
@@ -54,10 +57,22 @@ def check_count(path: str, what: str, values: Iterable | Mapping, fix: str) -> N
 
 
 def tags(value: Mapping[str, str]) -> None:
-    check_count("Tags", "sagemaker.tags", value, "keep the tags you filter or bill by")
+    """The user's tags, counted with the fingerprint tag smlaunch adds to every job (the stored-spec tags are
+    left out when there is no room for them, so they never make a request too big)."""
+    limit = problem("Tags", [*value, FINGERPRINT_TAG])
+    if limit:
+        raise LimitError(
+            f"sagemaker.tags: {len(value)} of yours + smlaunch's {FINGERPRINT_TAG} = {limit} (CreateTrainingJob "
+            "would refuse the job)",
+            f"keep at most {(shape('Tags') or {}).get('max', 50) - 1} tags (smlaunch adds {FINGERPRINT_TAG} to every "
+            "job)",
+        )
     for key, text in value.items():
         if key.lower().startswith("aws:") or text.lower().startswith("aws:"):
             _refuse("tag", f"{key}: {text}", "the aws: prefix is reserved for AWS's own tags", "rename it")
+        if key.startswith(OWN_TAG_PREFIX):
+            _refuse("tag", key, f"the {OWN_TAG_PREFIX} prefix is smlaunch's own ({FINGERPRINT_TAG}, smlaunch:spec:N)",
+                    "rename it")  # fmt: skip
         check_text("Tags[].Key", "tag key", key, "letters, digits, spaces and _ . : / = + - @ (1-128)")
         check_text("Tags[].Value", f"tag {key!r} value", text, "letters, digits, spaces and _ . : / = + - @ (<= 256)")
 
@@ -118,6 +133,14 @@ def role(value: str) -> None:
 def region(value: str) -> None:
     if not region_ok(value):
         _refuse("sagemaker.region", value, "not an AWS region name (botocore's partitions)", "e.g. us-east-1")
+    known = known_regions()
+    if known and value not in known:
+        import difflib
+
+        near = difflib.get_close_matches(value, sorted(known), n=1)
+        why = "shaped like a region, but no AWS partition botocore knows has it (a newer region needs a newer botocore)"
+        _refuse("sagemaker.region", value, why,
+                f"use {near[0]}" if near else "e.g. us-east-1")  # fmt: skip
 
 
 def vpc(subnets: list[str], groups: list[str]) -> None:
@@ -135,12 +158,18 @@ def kms_key(path: str, field: str, value: str) -> None:
     check_text(path, field, value, "a KMS key id, key ARN, alias/<name> or alias ARN")
 
 
-def hyperparameters(value: Mapping[str, object]) -> None:
-    check_count("HyperParameters", "entry_point.hyperparameters", value, "pass the rest in a config file")
-    for key, item in value.items():
+def hyperparameters(sent: Mapping[str, str], own: Iterable[str]) -> None:
+    """The hyperparameters the job sends (``sent``: as the SDK serialises them, smlaunch's and the SDK's keys
+    included); ``own`` are the user's ``entry_point.hyperparameters``, named in the message."""
+    own = set(own)
+    check_count("HyperParameters", f"the job's hyperparameters ({len(own & set(sent))} from "
+                "entry_point.hyperparameters, the rest smlaunch's and the SDK's)", sent,
+                "pass the rest of entry_point.hyperparameters in a config file")  # fmt: skip
+    for key, text in sent.items():
         check_text("HyperParameters{key}", "hyperparameter", key, "a shorter name")
-        text = str(item).lower() if isinstance(item, bool) else str(item)
-        check_text("HyperParameters{value}", f"hyperparameter {key}'s value", text, "pass a long value in a file")
+        fix = "pass a long value in a file" if key in own else "shorten what sets it"
+        check_text("HyperParameters{value}", f"hyperparameter {key}'s value (JSON-encoded, as the SDK sends it)", text,
+                   fix)  # fmt: skip
 
 
 SAGEMAKER_FIELDS = {

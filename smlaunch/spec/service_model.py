@@ -58,6 +58,17 @@ def region_patterns() -> tuple[re.Pattern, ...]:
     return tuple(re.compile(p["regionRegex"].removeprefix("^").removesuffix("$"), re.ASCII) for p in partitions)
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region some partition of botocore's partitions.json lists (empty when botocore is not installed)."""
+    data = botocore_data()
+    path = data / "partitions.json" if data else None
+    if path is None or not path.is_file():
+        return frozenset()
+    partitions = json.loads(path.read_text(encoding="utf-8"))["partitions"]
+    return frozenset(r for p in partitions for r in p.get("regions", {}) if not r.endswith("-global"))
+
+
 def region_ok(region: str) -> bool:
     """A region name some AWS partition has (True when botocore is not installed: nothing to check against)."""
     patterns = region_patterns()

@@ -11,7 +11,7 @@ import pytest
 
 from smlaunch.errors import SpecError, SubmitError
 from smlaunch.layout import resolve
-from smlaunch.spec import service_model
+from smlaunch.spec import api_limits, service_model
 from smlaunch.spec.load import load_spec
 from smlaunch.spec.rules import RULES, check
 from tests.unit.test_rules import BASE
@@ -22,8 +22,11 @@ WHY = "(CreateTrainingJob would refuse the job)"
 
 # (rule, overrides, severity, field, part of the message, fix): the rule cases of tests/unit/test_rules.py's form
 FAILING = [
-    ("API001", {"sagemaker.tags": {f"k{i}": "v" for i in range(51)}}, "error", "sagemaker.tags",
-     "sagemaker.tags: 51 entries; CreateTrainingJob takes at most 50", "keep the tags you filter or bill by"),
+    ("API001", {"sagemaker.tags": {f"k{i}": "v" for i in range(50)}}, "error", "sagemaker.tags",
+     "sagemaker.tags: 50 of yours + smlaunch's smlaunch:fingerprint = 51 entries; CreateTrainingJob takes at most 50",
+     "keep at most 49 tags (smlaunch adds smlaunch:fingerprint to every job)"),
+    ("API001", {"sagemaker.tags": {"smlaunch:fingerprint": "mine"}}, "error", "sagemaker.tags",
+     "the smlaunch: prefix is smlaunch's own", "rename it"),
     ("API001", {"sagemaker.tags": {"aws:team": "ml"}}, "error", "sagemaker.tags",
      "the aws: prefix is reserved for AWS's own tags", "rename it"),
     ("API001", {"sagemaker.tags": {"team": "AWS:ml"}}, "error", "sagemaker.tags",
@@ -67,6 +70,8 @@ FAILING = [
      "e.g. us-east-1"),
     ("API001", {"sagemaker.region": "us-east-1\n"}, "error", "sagemaker.region", "not an AWS region name",
      "e.g. us-east-1"),
+    ("API001", {"sagemaker.region": "us-eats-1"}, "error", "sagemaker.region",
+     "shaped like a region, but no AWS partition botocore knows has it", "use us-east-1"),
     ("API001", {"sagemaker.subnets": [f"subnet-{i}" for i in range(17)], "sagemaker.security_group_ids": ["sg-1"]},
      "error", "sagemaker.subnets", "17 entries; CreateTrainingJob takes at most 16", "list at most 16 subnets"),
     ("API001", {"sagemaker.subnets": ["subnet-1"], "sagemaker.security_group_ids": [f"sg-{i}" for i in range(6)]},
@@ -78,19 +83,24 @@ FAILING = [
      "does not match CreateTrainingJob's pattern", "a KMS key id, key ARN, alias/<name> or alias ARN"),
     ("API001", {"sagemaker.output_kms_key": "k" * 2049}, "error", "sagemaker.output_kms_key", "2049 characters",
      "a KMS key id, key ARN, alias/<name> or alias ARN"),
-    ("API001", {**HP_BASE, "entry_point.hyperparameters": {"config": "x" * 2501}}, "error",
-     "entry_point.hyperparameters", "hyperparameter config's value", "pass a long value in a file"),
+    ("API001", {**HP_BASE, "entry_point.hyperparameters": {"config": "x" * 2499}}, "error",  # sent as '"x..."'
+     "entry_point.hyperparameters", "...: 2501 characters; CreateTrainingJob takes at most 2500",
+     "pass a long value in a file"),
+    ("API001", {**HP_BASE, "entry_point.hyperparameters": {f"h{i}": 1 for i in range(60)}}, "error",
+     "entry_point.hyperparameters", "the job's hyperparameters (60 from entry_point.hyperparameters, the rest "
+     "smlaunch's and the SDK's): 1", "pass the rest of entry_point.hyperparameters in a config file"),
 ]  # fmt: skip
 PASSING = [
     ("API001", {}),
-    ("API001", {"sagemaker.tags": {f"k{i}": "v" for i in range(49)} | {"Team Name": "ML Platform/üñí=+-@:"}}),
+    ("API001", {"sagemaker.tags": {f"k{i}": "v" for i in range(48)} | {"Team Name": "ML Platform/üñí=+-@:"}}),
     ("API001", {"sagemaker.environment": {"NCCL_DEBUG": "WARN", "_X1": "y" * 512}}),
     ("API001", {"data": {"train": "s3://my.bucket-1/x", "test": "local:data/test"}}),
     ("API001", {"sagemaker.role": ROLE, "sagemaker.region": "eu-west-1"}),
     ("API001", {"sagemaker.region": "cn-north-1", "sagemaker.volume_kms_key": "alias/my-key"}),
     ("API001", {"sagemaker.subnets": ["subnet-0abc"] * 16, "sagemaker.security_group_ids": ["sg-0abc"] * 5}),
     ("API001", {"output.s3_path": "s3://bucket/out", "output.checkpoint_s3_uri": "s3://bucket/ckpt/"}),
-    ("API001", {**HP_BASE, "entry_point.hyperparameters": {"config": "x" * 2500, "flag": True}}),
+    ("API001", {**HP_BASE, "entry_point.hyperparameters": {"config": "x" * 2498, "flag": True}}),
+    ("API001", {**HP_BASE, "entry_point.hyperparameters": {f"h{i}": 1 for i in range(40)}}),
 ]
 
 
@@ -150,18 +160,21 @@ def test_limits_are_botocores_own(path):
 
 def test_limits_follow_the_model_they_read(monkeypatch):
     """Change the model and the verdict changes: the limit is read, not a constant in our code."""
-    spec = spec_of({"sagemaker.tags": {f"k{i}": "v" for i in range(50)}})
+    spec = spec_of({"sagemaker.tags": {f"k{i}": "v" for i in range(49)}})
     assert RULES["API001"](spec, resolve(spec)) == []
     shapes = copy.deepcopy(service_model.shapes())
     shapes["TagList"]["max"] = 49
     monkeypatch.setattr(service_model, "shapes", lambda: shapes)
     (finding,) = RULES["API001"](spec, resolve(spec))
-    assert "50 entries; CreateTrainingJob takes at most 49" in finding.message
+    assert "49 of yours + smlaunch's smlaunch:fingerprint = 50 entries; CreateTrainingJob takes at most 49" in (
+        finding.message
+    )
 
 
 def test_without_botocore_there_is_nothing_to_check(monkeypatch):
     monkeypatch.setattr(service_model, "shapes", lambda: None)
     monkeypatch.setattr(service_model, "region_patterns", lambda: ())
+    monkeypatch.setattr(api_limits, "known_regions", frozenset)
     spec = spec_of({"sagemaker.tags": {"#": "x"}, "sagemaker.region": "nowhere"})
     assert RULES["API001"](spec, resolve(spec)) == []
 
@@ -237,3 +250,24 @@ def test_dry_run_goes_through_botocores_parameter_validation(monkeypatch):
     assert dry.request["StoppingCondition"]["MaxRuntimeInSeconds"] == 24 * 3600
     with pytest.raises(SubmitError, match=r"botocore's parameter validation(.|\n)*MaxRuntimeInSeconds"):
         backend.submit(replace(request, max_run_s=0), job_name="limits-zero", dry_run=True)
+
+
+@pytest.mark.parametrize("preset", ["gpt2-10b", "gpt2-30b", "gpt2-60b", "gpt2-xl-p5", "gpt2-30b-p5"])
+def test_hyperparameters_are_counted_as_the_sdk_sends_them(preset):
+    """API001 counts the HyperParameters of the request the real SDK builds (the golden CreateTrainingJob of
+    tests/integration/test_submit_moto.py): the same keys, and the same values but for the job name and bucket."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from smlaunch.spec.rules.api import _sent_hyperparameters
+    from smlaunch.templates import starter
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "create_training_job" / f"{preset}.json"
+    sent = json.loads(golden.read_text())["HyperParameters"]
+    spec = load_spec(yaml.safe_load(starter(preset)), ["sagemaker.region=us-west-2"])
+    ours = _sent_hyperparameters(spec)
+    assert set(ours) == set(sent)
+    varying = {"sagemaker_job_name", "sagemaker_submit_directory", "sagemaker_region"}
+    assert {k: v for k, v in ours.items() if k not in varying} == {k: v for k, v in sent.items() if k not in varying}

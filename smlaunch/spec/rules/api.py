@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from smlaunch.errors import SmlaunchError
 from smlaunch.layout import Layout
 from smlaunch.spec import api_limits
 from smlaunch.spec.models import JobSpec
@@ -26,8 +27,29 @@ def _checks(spec: JobSpec) -> Iterator[tuple[tuple[str, ...], Callable[[], None]
         uri = getattr(out, name)
         if uri is not None:
             yield ("output", name), lambda path=path, name=name, uri=uri: api_limits.s3_uri(path, f"output.{name}", uri)
-    if spec.entry_point is not None:
-        yield ("entry_point", "hyperparameters"), lambda: api_limits.hyperparameters(spec.entry_point.hyperparameters)
+    own = spec.entry_point.hyperparameters if spec.entry_point is not None else {}
+    yield ("entry_point", "hyperparameters"), lambda: api_limits.hyperparameters(_sent_hyperparameters(spec), own)
+
+
+def _sent_hyperparameters(spec: JobSpec) -> dict[str, str]:
+    """The HyperParameters the job would send, as SDK v2 serialises them (``container.hyperparameters_json``, the
+    SDK's own keys included), with the longest job name and the output path's bucket for the submit directory."""
+    from smlaunch.container import hyperparameters_json
+    from smlaunch.request import render
+
+    try:
+        request = render(spec)
+    except SmlaunchError:  # a spec render refuses is reported by the rule that owns the cause
+        return {}
+    job_name = "j" * 63
+    bucket = (spec.output.s3_path or "s3://sagemaker-region-account").rstrip("/")
+    return hyperparameters_json(
+        request,
+        job_name=job_name,
+        region=spec.sagemaker.region or "us-east-1",
+        submit_dir=f"{bucket}/{job_name}/source/sourcedir.tar.gz",
+        processes_per_host=request.processes_per_host,
+    )
 
 
 @rule("API001", "sagemaker-api-limits", "error")
