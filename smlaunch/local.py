@@ -311,7 +311,9 @@ def launch(
         install_requirements(plan.run_dir / "code" / "requirements.txt", plan.run_dir / "site-packages")
     logs = plan.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    for stale in (plan.run_dir / "output" / "failure", logs / "error.json"):
+    # an earlier run's outcome in the same directory is not this run's: a rerun that crashes must not read it
+    for stale in (plan.run_dir / "output" / "failure", plan.run_dir / "output" / "data" / "metrics.json",
+                  logs / "error.json"):  # fmt: skip
         stale.unlink(missing_ok=True)
     start = time.monotonic()
     proc = subprocess.Popen(

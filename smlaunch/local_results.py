@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,9 +125,9 @@ def _collect(
 ) -> LocalRun:
 
     metrics_path = plan.run_dir / "output" / "data" / "metrics.json"
-    # a metrics.json older than this run is an earlier run's (a rerun in the same directory): not this run's
-    fresh = metrics_path.is_file() and metrics_path.stat().st_mtime >= time.time() - wall_s - 1.0
-    metrics = json.loads(metrics_path.read_text()) if fresh else None
+    # this run's only: launch() and run_docker() remove an earlier run's before they start (a time window raced
+    # a quick rerun)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     failure_path = plan.run_dir / "output" / "failure"
     failure = failure_path.read_text().strip() if failure_path.is_file() else None
     failed_rank = exit_code = None  # torchrun's first observed failure; else the rank the failure file names
