@@ -258,40 +258,36 @@ class _Interrupt:
 
 
 @contextlib.contextmanager
-def _interrupts(state: _Interrupt) -> Iterator[None]:
-    """Ctrl-C and SIGTERM (a closed terminal's kill, a CI timeout) stop the run, and are remembered: the SDK's
-    ``finally`` (gathering artifacts from containers still running) may raise over the ``KeyboardInterrupt``,
-    and the run must still read as interrupted, with its containers removed (``state.signalled``)."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        state.signalled = signum
-        raise KeyboardInterrupt
-
+def _stop_signals(handler: Any) -> Iterator[None]:
+    """``handler`` for Ctrl-C and SIGTERM (a closed terminal's kill, a CI timeout) inside the block; none off the
+    main thread, where no handler can be installed."""
     try:
-        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: no handler can be installed there
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block is done (the cleanup that removes containers is not cut short)."""
-    try:
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:
         yield
         return
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _interrupts(state: _Interrupt) -> contextlib.AbstractContextManager[None]:
+    """Ctrl-C and SIGTERM stop the run, and are remembered in ``state.signalled``: the SDK's ``finally``
+    (gathering artifacts from containers still running) may raise over the ``KeyboardInterrupt``, and the run must
+    still read as interrupted, with its containers removed."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        state.signalled = signum
+        raise KeyboardInterrupt
+
+    return _stop_signals(interrupt)
+
+
+def _signals_held() -> contextlib.AbstractContextManager[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (the cleanup that removes containers is not cut short)."""
+    return _stop_signals(signal.SIG_IGN)
 
 
 @contextlib.contextmanager

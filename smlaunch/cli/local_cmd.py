@@ -127,9 +127,8 @@ def print_plan(console: Any, plan: Any) -> None:
     hp = req.hyperparameters
     tp, pp = hp["tensor_parallel_degree"], hp["pipeline_parallel_degree"]
     console.print(
-        f"[bold]{plan.spec.name}[/]: {plan.nproc} process(es){_on_hosts(plan)} on {plan.device.upper()} = tp {tp} x "
-        f"pp {pp} x dp "
-        f"{plan.nproc // (tp * pp)}; {hp['num_layers']} layers x {hp['hidden_width']} hidden, "
+        f"[bold]{plan.spec.name}[/]: {plan.nproc} process(es){_on_hosts(plan)} on {plan.device.upper()} = "
+        f"tp {tp} x pp {pp} x dp {plan.nproc // (tp * pp)}; {hp['num_layers']} layers x {hp['hidden_width']} hidden, "
         f"{hp['num_heads']} heads, seq {hp['seq_length']}, {hp['max_steps']} steps"
     )
     if plan.changes:

@@ -48,25 +48,25 @@ def shapes() -> dict[str, Any] | None:
 
 
 @functools.cache
-def region_patterns() -> tuple[re.Pattern, ...]:
-    """Every partition's region pattern (botocore's partitions.json), e.g. ``^(us|eu|ap|...)\\-\\w+\\-\\d+$``."""
+def _partitions() -> tuple[dict[str, Any], ...]:
+    """botocore's partitions.json (empty when botocore is not installed)."""
     data = botocore_data()
     path = data / "partitions.json" if data else None
     if path is None or not path.is_file():
         return ()
-    partitions = json.loads(path.read_text(encoding="utf-8"))["partitions"]
-    return tuple(re.compile(p["regionRegex"].removeprefix("^").removesuffix("$"), re.ASCII) for p in partitions)
+    return tuple(json.loads(path.read_text(encoding="utf-8"))["partitions"])
+
+
+@functools.cache
+def region_patterns() -> tuple[re.Pattern, ...]:
+    """Every partition's region pattern (botocore's partitions.json), e.g. ``^(us|eu|ap|...)\\-\\w+\\-\\d+$``."""
+    return tuple(re.compile(p["regionRegex"].removeprefix("^").removesuffix("$"), re.ASCII) for p in _partitions())
 
 
 @functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region some partition of botocore's partitions.json lists (empty when botocore is not installed)."""
-    data = botocore_data()
-    path = data / "partitions.json" if data else None
-    if path is None or not path.is_file():
-        return frozenset()
-    partitions = json.loads(path.read_text(encoding="utf-8"))["partitions"]
-    return frozenset(r for p in partitions for r in p.get("regions", {}) if not r.endswith("-global"))
+    """Every region some partition lists (empty when botocore is not installed)."""
+    return frozenset(r for p in _partitions() for r in p.get("regions", {}) if not r.endswith("-global"))
 
 
 def region_ok(region: str) -> bool:

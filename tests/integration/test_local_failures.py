@@ -76,12 +76,8 @@ def test_an_empty_data_directory_is_diagnosed_as_the_train_channel(job):
 def test_a_crash_after_a_rerun_does_not_blame_the_earlier_runs_metrics(job):
     first = smlaunch(cwd=job)
     assert first.returncode == 0, first.stdout + first.stderr
-    metrics = job / "run" / "output" / "data" / "metrics.json"
-    assert metrics.is_file()
-    earlier = metrics.read_bytes()
+    assert (job / "run" / "output" / "data" / "metrics.json").is_file()
     again = smlaunch(cwd=job, SMLAUNCH_TEST_KILL_RANK="1")
     assert again.returncode == 1
-    if not metrics.is_file():  # removed at the start; rank 0 of the rerun was killed before writing its own
-        assert "metrics.json was written" not in again.stderr + again.stdout
-    assert not metrics.is_file() or metrics.read_bytes() != earlier  # never the earlier run's
+    assert "metrics.json was written" not in again.stderr + again.stdout
     assert "rank 1 was killed by SIGKILL (signal 9)" in again.stderr
