@@ -8,9 +8,11 @@ parent reach it or the ranks. :class:`Stopper` ties their life to ours:
   point checkpoints and exits 143); the group is killed after ``grace_s`` or on a second signal;
 - any other exit of the ``with`` block (an exception) kills the group;
 - a watchdog process (:data:`WATCHDOG`, in a session of its own so that no terminal signal reaches it) polls its
-  parent; when smlaunch is gone, it sends the group SIGTERM (the ranks checkpoint and exit), then SIGKILL once
-  the ranks are gone (torchrun, with nobody left to report to, does not always exit by itself) or ``grace_s``
-  has passed. It exits by itself when the group is gone and is killed when the run ends normally.
+  parent; when smlaunch is gone, it sends torchrun's group and torchrun's children, the ranks, SIGTERM (they
+  checkpoint and exit), then SIGKILL once the ranks are gone (torchrun, with nobody left to report to, does not
+  always exit by itself) or ``grace_s`` has passed. The ranks are signalled by pid: torchrun starts each in a
+  session of its own, so its group alone misses them, and once torchrun is killed they are orphans. It exits by
+  itself when the group is gone and is killed when the run ends normally.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from typing import Any
 WATCHDOG = """
 import os, signal, sys, time
 parent, group, grace = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def stat(pid):
+    # (state, ppid, pgrp) of a live process, or None
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else (fields[0], int(fields[1]), int(fields[2]))
 def alive():
     try:
         os.killpg(group, 0)
@@ -37,32 +47,27 @@ while os.getppid() == parent:
     if not alive():
         sys.exit(0)
     time.sleep(0.2)
-try:
-    os.killpg(group, signal.SIGTERM)
-except ProcessLookupError:
-    sys.exit(0)
-def ranks():
-    # members of the group other than torchrun (its leader); None where there is no /proc to tell
-    if not os.path.isdir("/proc"):
-        return None
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != group:
-            try:
-                with open(f"/proc/{name}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
-                found.append(name)
-    return found
+# the ranks: torchrun's children (each in a session of its own since torch 2.x) and the rest of its group, taken
+# before torchrun goes (they are reparented then); None where there is no /proc to tell
+procs = [n for n in os.listdir("/proc") if n.isdigit()] if os.path.isdir("/proc") else None
+ranks = None if procs is None else [
+    int(n) for n in procs if int(n) != group and (st := stat(n)) and group in (st[1], st[2])
+]
+def signal_all(sig):
+    for pid in ranks or ():
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+signal_all(signal.SIGTERM)
 deadline = time.monotonic() + grace
-while alive() and time.monotonic() < deadline and ranks() != []:
+while time.monotonic() < deadline and (alive() if ranks is None else any(stat(pid) for pid in ranks)):
     time.sleep(0.2)
-try:
-    os.killpg(group, signal.SIGKILL)
-except ProcessLookupError:
-    pass
+signal_all(signal.SIGKILL)
 """
 """The watchdog's program (``python -c``; no smlaunch import, so it starts in milliseconds)."""
 
@@ -119,7 +124,27 @@ class Stopper:
         self._timer.start()
 
     def kill(self) -> None:
+        """SIGKILL torchrun's group and its children (each rank runs in a session of its own)."""
+        for pid in children(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc; none where there is no /proc)."""
+    found = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if name.isdigit() and fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(name))
+    return found
