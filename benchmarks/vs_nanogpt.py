@@ -11,6 +11,10 @@ asynchronously. Same GPT-2 shapes as ours: vocab 50304, biases in every Linear a
 
     python3 benchmarks/vs_nanogpt.py --suite h200 --out "$OUT"       # device: every pair of the suite
     python3 benchmarks/vs_nanogpt.py --suite smoke --out /tmp/vs     # CPU: tiny shapes, checks the plumbing
+    python3 entrypoints/tokenize_text.py $(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/*.py \
+        --tokenizer bytes --out-dir /tmp/vs_text && python3 benchmarks/vs_nanogpt.py --suite fp8loss --out "$OUT"
+
+`fp8` and `fp8loss` need torchao (`pip install --no-deps` its wheel, carried in the git-ignored `.whl/`).
 
 Writes <out>/vs_nanogpt.json: one record per (our variant, nanoGPT) pair measured in this call, keys
 {model, batch, gpu, ours_tokens_per_s, nanogpt_tokens_per_s, torch, date, command}; <out>/runs.json: every run with
@@ -34,6 +38,8 @@ sys.path.insert(0, str(HERE))
 import train_throughput as tt  # noqa: E402
 
 BEFORE = {"SMLAUNCH_COMPILE_SCOPE": "block", "SMLAUNCH_FUSED_QKV": "0", "SMLAUNCH_LOG_EVERY": "1"}
+FP8 = {"--precision": "fp8"}  # keys that start with -- are our entry point's arguments, the others its environment
+TEXT = {"--train-dir": "/tmp/vs_text", "--synthetic": "0", "--warmup_steps": "30", "--lr": "6e-4", "--min_lr": "6e-5"}
 SUITES = {  # (kind, model, batch, steps, warmup, env of our variant or None, profile steps)
     "h200": [
         ("nanogpt", "gpt2-124m", 16, 33, 10, None, 3),
@@ -54,6 +60,31 @@ SUITES = {  # (kind, model, batch, steps, warmup, env of our variant or None, pr
         ("ours", "gpt2-124m", 16, 30, 10, {"SMLAUNCH_COMPILE_MODE": "reduce-overhead"}, 0),
         ("ours", "gpt2-124m", 16, 30, 10, {"SMLAUNCH_FUSED_QKV": "0"}, 0),
         ("ours", "gpt2-124m", 16, 30, 10, {"SMLAUNCH_SDPA": "flash"}, 0),
+    ],
+    "fp8": [  # precision fp8 (torchao float8, fp8.py) against bf16 and nanoGPT, both recipes
+        ("nanogpt", "gpt2-124m", 16, 30, 10, None, 0),
+        ("ours", "gpt2-124m", 16, 30, 10, {}, 0),
+        ("ours", "gpt2-124m", 16, 30, 10, FP8, 0),
+        ("ours", "gpt2-124m", 16, 30, 10, {**FP8, "SMLAUNCH_FP8_RECIPE": "rowwise"}, 0),
+        ("nanogpt", "gpt2-1.5b", 8, 16, 6, None, 0),
+        ("ours", "gpt2-1.5b", 8, 16, 6, {}, 0),
+        ("ours", "gpt2-1.5b", 8, 16, 6, FP8, 0),
+        ("ours", "gpt2-1.5b", 8, 16, 6, {**FP8, "SMLAUNCH_FP8_RECIPE": "rowwise"}, 0),
+    ],
+    "fp8b": [  # second call: 1.5B in fp8 with its nanoGPT pair, the loss runs, then 1.5B bf16 again
+        ("ours", "gpt2-1.5b", 8, 16, 6, FP8, 0),
+        ("nanogpt", "gpt2-1.5b", 8, 16, 6, None, 0),
+        ("ours", "gpt2-124m", 16, 300, 10, TEXT, 0),
+        ("ours", "gpt2-124m", 16, 300, 10, {**TEXT, **FP8}, 0),
+        ("ours", "gpt2-1.5b", 8, 16, 6, {}, 0),
+    ],
+    "fp8c": [  # third call: 1.5B in fp8 (whole-model compile ran past 220 s in fp8b), per-block compile first
+        ("ours", "gpt2-1.5b", 8, 16, 6, {**FP8, "SMLAUNCH_COMPILE_SCOPE": "block"}, 0),
+        ("ours", "gpt2-1.5b", 8, 16, 6, FP8, 0),
+    ],
+    "fp8loss": [  # the same 300 steps of real text (TEXT: byte tokens of Python's standard library) in bf16 and fp8
+        ("ours", "gpt2-124m", 16, 300, 10, TEXT, 0),
+        ("ours", "gpt2-124m", 16, 300, 10, {**TEXT, **FP8}, 0),
     ],
     "smoke": [
         ("nanogpt", "tiny", 4, 6, 2, None, 0),
@@ -154,9 +185,11 @@ def run_ours(entry, a, workdir: Path, timeout: float) -> dict:
     cuda = int(torch.cuda.is_available())  # on the CPU (smoke) eager: inductor's C++ build is not the point there
     c = tt.cfg("vs", model, batch=batch, compile=cuda, steps=steps, warmup=warmup, seq=a.seq, profile=profile)
     cmd, env = tt.launch(c, workdir)
-    env.update(env_over)
+    args = {k: v for k, v in env_over.items() if k.startswith("--")}
+    env.update({k: v for k, v in env_over.items() if k not in args})
+    cmd += [x for kv in args.items() for x in kv]  # after the suite's arguments: the later value wins
     rc, log = _run(cmd, env, timeout)
-    command = " ".join([*(f"{k}={v}" for k, v in env_over.items()), *cmd])
+    command = " ".join([*(f"{k}={v}" for k, v in env_over.items() if k not in args), *cmd])
     mpath = workdir / "out" / "metrics.json"
     if rc != 0 or not mpath.exists():
         return {"ok": False, "rc": rc, "log": log, "command": command}

@@ -30,6 +30,7 @@ class Layout:
     shard_optimizer_state: bool = False
     bf16: bool = False
     fp16: bool = False
+    fp8: bool = False  # --precision fp8: torchao float8 GEMMs in the blocks (fp8.py), under bf16 autocast
 
     @classmethod
     def from_args(cls, args, *, world_size: int) -> Layout:
@@ -53,7 +54,10 @@ class Layout:
             shard_optimizer_state=bool(args.shard_optimizer_state),
             bf16=bool(args.bf16),
             fp16=bool(args.fp16),
+            fp8=args.precision == "fp8",
         )
+        if args.precision not in ("", "fp8"):
+            raise ValueError(f"precision={args.precision!r}; expected fp8 or nothing")
         layout.validate(args.num_layers, args.num_heads, args.hidden_width)
         return layout
 
@@ -82,6 +86,10 @@ class Layout:
             problems.append(f"placement_strategy={self.placement_strategy!r}; expected cluster | spread")
         if self.bf16 and self.fp16:
             problems.append("bf16 and fp16 are exclusive")
+        if self.fp8 and not self.bf16:
+            problems.append("precision fp8 runs under bf16 autocast: set bf16=1")
+        if self.fp8 and self.tp > 1:
+            problems.append(f"precision fp8 with tp({self.tp}): float8 layers are not tensor-parallel here; use tp 1")
         _ = ac_groups(self.activation_checkpointing, list(range(num_layers)))  # raises on a bad strategy
         if problems:
             raise ValueError("; ".join(problems))

@@ -72,7 +72,8 @@ also over DTensors), with DTensor and plain parameters in separate groups (the m
 Gradient clipping computes the global norm over all stages (each DTensor reduced over its sharded mesh dims only,
 the tied copy counted once) and scales the gradients by a device-side factor, so no host sync is needed for it.
 
-Mixed precision: bf16/fp16 autocast over fp32 master weights. fp16 uses a dynamic loss scale (x2 every 1000 clean
+Mixed precision: bf16/fp16 autocast over fp32 master weights; --precision fp8 also swaps the blocks' Linear layers for
+torchao's Float8Linear (fp8.py) and always compiles. fp16 uses a dynamic loss scale (x2 every 1000 clean
 steps, /2 and skip the step on inf/nan), applied inside the loss so it also works across pipeline stages.
 """
 
@@ -82,6 +83,7 @@ import contextlib
 
 import torch
 import torch.distributed as dist
+from fp8 import to_float8
 from levers import Levers
 from mesh import Layout, ac_groups, split_blocks
 from model import GPT, lm_loss
@@ -318,6 +320,8 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
     levers = Levers.from_env()
     for block in stage.blocks.values() if layout.tp == 1 else []:
         block.attn.fused_qkv = levers.fused_qkv
+    if layout.fp8:  # before compile and FSDP: they wrap what the swap leaves
+        to_float8(stage, device=device)
     whole = compile and plain and levers.compile_scope == "model"
     kw = levers.compile_kwargs()
     if compile and not whole:  # per-block compile after TP and AC, before FSDP (torchtitan's order)

@@ -29,9 +29,11 @@ Checkpoints: DCP to <checkpoint-dir>/step_<N> every checkpoint_every_steps, at t
 (spot interruption; the run then exits 143). A checkpoint counts only once its COMPLETE marker exists (written last);
 a start resumes from the newest complete one: model, optimizer, loss scale and step (the data depends only on the
 step, so a resumed run sees the same batches). Native-only extras outside the contract: --compile 1 torch.compiles
-the whole forward + loss on a plain single-stage model, else each block; --final_save 0 (benchmarks) skips the
-end-of-run checkpoint and model save; levers.py's SMLAUNCH_* switches (benchmarks). On CUDA the loss reaches the host
-every 10 steps (steplog.py): the log lines of a window come together, one per step, and SIGTERM is honoured then.
+the whole forward + loss on a plain single-stage model, else each block; --precision fp8 swaps the blocks' Linear
+layers for torchao float8 ones (fp8.py; needs --bf16 1 and tp 1, compiles on CUDA); --final_save 0 (benchmarks)
+skips the end-of-run checkpoint and model save; levers.py's SMLAUNCH_* switches (benchmarks). On CUDA the loss
+reaches the host every 10 steps (steplog.py): the log lines of a window come together, one per step, and SIGTERM
+is honoured then.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ CONTRACT_BOOLS = {  # 0/1
     "compile": 0, "final_save": 0,  # compile: native only (torch.compile); final_save: the full model at the end
 }
 CONTRACT_STRS = {"activation_strategy": "each", "optimize": "speed", "pipeline": "interleaved",
-                 "placement_strategy": "cluster", "engine": "smp"}
+                 "placement_strategy": "cluster", "engine": "smp",
+                 "precision": ""}  # precision fp8: torchao float8 GEMMs in the blocks (native only, fp8.py)
 # fmt: on
 
 
@@ -245,7 +248,9 @@ def build_native(args, *, layout, mesh, device, resume_from=None):
     # parallelize() moves only this rank's stage, TP and FSDP shards to the GPU, which never holds the whole model.
     model = GPT(config, padded_vocab_size=vocab)
     flops_per_token = model.flops_per_token()
-    pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=bool(args.compile))
+    # fp8 on a GPU is always compiled: without inductor its scaling and casts are extra passes over HBM (fp8.py)
+    compile = bool(args.compile) or (layout.fp8 and device.type == "cuda")
+    pm = parallelize(model, mesh=mesh, layout=layout, device=device, compile=compile)
     del model  # blocks of other stages are freed
     # fused on CPU too, so the CPU tests run the GPU's optimizer path
     optimizer = pm.optimizer(lr=args.lr, weight_decay=args.weight_decay, fused=True)
@@ -345,6 +350,9 @@ def main(argv=None) -> None:
     try:
         if args.engine != "torch" and smp_available():
             import smp_train
+
+            if args.precision:
+                raise ValueError(f"precision {args.precision} is the torch engine's (torchao); SMP v1 has no float8")
 
             smp_train.main(args)
         else:

@@ -1,0 +1,70 @@
+"""Float8 training (``--precision fp8``): torchao's ``Float8Linear`` in place of the blocks' ``nn.Linear``.
+
+Each swapped layer keeps its fp32 master weight and bias; in the forward it scales and casts its input and weight to
+float8 e4m3 and multiplies them with ``torch._scaled_mm`` (output in the autocast dtype), in the backward the output
+gradient goes to e5m2 (torchao ``Float8LinearConfig.from_recipe_name``). Everything else runs as in bf16: embeddings,
+LayerNorms, attention (SDPA), the tied lm_head and the loss, AdamW on fp32 weights. The model must be compiled:
+inductor fuses the amax reductions and casts into the neighbouring kernels, without it they are extra HBM passes.
+
+Needs: torchao in the image (SageMaker's PyTorch DLCs do not ship it), bf16 autocast, tensor_parallel_degree 1,
+and on CUDA a GPU of compute capability 8.9 or newer (H100, H200, L4: float8 tensor cores). On the CPU,
+``torch._scaled_mm`` has a reference kernel, so local runs and tests take the same code path, slowly.
+
+    SMLAUNCH_FP8_RECIPE   tensorwise (default: one scale per tensor) | rowwise (one per row; torchao's more accurate
+                          recipe, slower on H100 per its docs): the benchmark lever of benchmarks/vs_nanogpt.py
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+RECIPES = ("tensorwise", "rowwise")
+MIN_CAPABILITY = (8, 9)
+
+
+def fp8_recipe(env=None) -> str:
+    recipe = (os.environ if env is None else env).get("SMLAUNCH_FP8_RECIPE", "") or "tensorwise"
+    if recipe not in RECIPES:
+        raise ValueError(f"SMLAUNCH_FP8_RECIPE={recipe!r}: expected one of {', '.join(RECIPES)}")
+    return recipe
+
+
+def float8_eligible(module: torch.nn.Module, fqn: str) -> bool:
+    """A block's Linear whose both dimensions are multiples of 16 (``torch._scaled_mm``'s requirement)."""
+    return (
+        fqn.startswith("blocks.")
+        and isinstance(module, torch.nn.Linear)
+        and module.in_features % 16 == 0
+        and module.out_features % 16 == 0
+    )
+
+
+def to_float8(stage: torch.nn.Module, *, device: torch.device, recipe: str | None = None) -> int:
+    """Swap the eligible Linear layers of ``stage`` for Float8Linear in place; returns how many were swapped."""
+    try:
+        from torchao.float8 import Float8LinearConfig, convert_to_float8_training
+    except ImportError as exc:
+        raise RuntimeError(
+            "--precision fp8 needs torchao (float8 training), which this image does not have: use an image with "
+            f"torchao installed (pip install torchao), or train in bf16 (import failed: {exc})"
+        ) from exc
+    if device.type == "cuda":
+        capability = torch.cuda.get_device_capability(device)
+        if capability < MIN_CAPABILITY:
+            raise RuntimeError(
+                f"--precision fp8 needs float8 tensor cores (compute capability >= 8.9: H100, H200, L4); "
+                f"{torch.cuda.get_device_name(device)} is {capability[0]}.{capability[1]}: train in bf16"
+            )
+    for block in stage.blocks.values():
+        block.attn.fused_qkv = False  # the fused path calls F.linear on concatenated weights, bypassing Float8Linear
+    config = Float8LinearConfig.from_recipe_name(recipe or fp8_recipe())
+    convert_to_float8_training(stage, config=config, module_filter_fn=float8_eligible)
+    swapped = sum(type(m).__name__ == "Float8Linear" for m in stage.modules())
+    if not swapped:
+        raise RuntimeError(
+            "--precision fp8: no Linear of the blocks has both dimensions divisible by 16, so nothing would run in "
+            "float8: use a hidden_width that is a multiple of 16, or train in bf16"
+        )
+    return swapped
