@@ -40,6 +40,10 @@ import train_throughput as tt  # noqa: E402
 BEFORE = {"SMLAUNCH_COMPILE_SCOPE": "block", "SMLAUNCH_FUSED_QKV": "0", "SMLAUNCH_LOG_EVERY": "1"}
 FP8 = {"--precision": "fp8"}  # keys that start with -- are our entry point's arguments, the others its environment
 TEXT = {"--train-dir": "/tmp/vs_text", "--synthetic": "0", "--warmup_steps": "30", "--lr": "6e-4", "--min_lr": "6e-5"}
+LOSS_RUNS = [  # the same 300 steps of real text (TEXT: byte tokens of Python's standard library) in bf16 and fp8
+    ("ours", "gpt2-124m", 16, 300, 10, TEXT, 0),
+    ("ours", "gpt2-124m", 16, 300, 10, {**TEXT, **FP8}, 0),
+]
 SUITES = {  # (kind, model, batch, steps, warmup, env of our variant or None, profile steps)
     "h200": [
         ("nanogpt", "gpt2-124m", 16, 33, 10, None, 3),
@@ -74,18 +78,14 @@ SUITES = {  # (kind, model, batch, steps, warmup, env of our variant or None, pr
     "fp8b": [  # second call: 1.5B in fp8 with its nanoGPT pair, the loss runs, then 1.5B bf16 again
         ("ours", "gpt2-1.5b", 8, 16, 6, FP8, 0),
         ("nanogpt", "gpt2-1.5b", 8, 16, 6, None, 0),
-        ("ours", "gpt2-124m", 16, 300, 10, TEXT, 0),
-        ("ours", "gpt2-124m", 16, 300, 10, {**TEXT, **FP8}, 0),
+        *LOSS_RUNS,
         ("ours", "gpt2-1.5b", 8, 16, 6, {}, 0),
     ],
     "fp8c": [  # third call: 1.5B in fp8 (whole-model compile ran past 220 s in fp8b), per-block compile first
         ("ours", "gpt2-1.5b", 8, 16, 6, {**FP8, "SMLAUNCH_COMPILE_SCOPE": "block"}, 0),
         ("ours", "gpt2-1.5b", 8, 16, 6, FP8, 0),
     ],
-    "fp8loss": [  # the same 300 steps of real text (TEXT: byte tokens of Python's standard library) in bf16 and fp8
-        ("ours", "gpt2-124m", 16, 300, 10, TEXT, 0),
-        ("ours", "gpt2-124m", 16, 300, 10, {**TEXT, **FP8}, 0),
-    ],
+    "fp8loss": LOSS_RUNS,
     "smoke": [
         ("nanogpt", "tiny", 4, 6, 2, None, 0),
         ("ours", "tiny", 4, 6, 2, {}, 0),

@@ -8,27 +8,16 @@ inductor fuses the amax reductions and casts into the neighbouring kernels, with
 
 Needs: torchao in the image (SageMaker's PyTorch DLCs do not ship it), bf16 autocast, tensor_parallel_degree 1,
 and on CUDA a GPU of compute capability 8.9 or newer (H100, H200, L4: float8 tensor cores). On the CPU,
-``torch._scaled_mm`` has a reference kernel, so local runs and tests take the same code path, slowly.
-
-    SMLAUNCH_FP8_RECIPE   tensorwise (default: one scale per tensor) | rowwise (one per row; torchao's more accurate
-                          recipe, slower on H100 per its docs): the benchmark lever of benchmarks/vs_nanogpt.py
+``torch._scaled_mm`` has a reference kernel, so local runs and tests take the same code path, slowly. The recipe
+(tensorwise or rowwise) is levers.py's SMLAUNCH_FP8_RECIPE. parallelize() turns the fused q/k/v GEMM off first: it
+calls F.linear on the concatenated weights, which would bypass Float8Linear.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-RECIPES = ("tensorwise", "rowwise")
 MIN_CAPABILITY = (8, 9)
-
-
-def fp8_recipe(env=None) -> str:
-    recipe = (os.environ if env is None else env).get("SMLAUNCH_FP8_RECIPE", "") or "tensorwise"
-    if recipe not in RECIPES:
-        raise ValueError(f"SMLAUNCH_FP8_RECIPE={recipe!r}: expected one of {', '.join(RECIPES)}")
-    return recipe
 
 
 def float8_eligible(module: torch.nn.Module, fqn: str) -> bool:
@@ -41,7 +30,7 @@ def float8_eligible(module: torch.nn.Module, fqn: str) -> bool:
     )
 
 
-def to_float8(stage: torch.nn.Module, *, device: torch.device, recipe: str | None = None) -> int:
+def to_float8(stage: torch.nn.Module, *, device: torch.device, recipe: str) -> int:
     """Swap the eligible Linear layers of ``stage`` for Float8Linear in place; returns how many were swapped."""
     try:
         from torchao.float8 import Float8LinearConfig, convert_to_float8_training
@@ -57,9 +46,7 @@ def to_float8(stage: torch.nn.Module, *, device: torch.device, recipe: str | Non
                 f"--precision fp8 needs float8 tensor cores (compute capability >= 8.9: H100, H200, L4); "
                 f"{torch.cuda.get_device_name(device)} is {capability[0]}.{capability[1]}: train in bf16"
             )
-    for block in stage.blocks.values():
-        block.attn.fused_qkv = False  # the fused path calls F.linear on concatenated weights, bypassing Float8Linear
-    config = Float8LinearConfig.from_recipe_name(recipe or fp8_recipe())
+    config = Float8LinearConfig.from_recipe_name(recipe)
     convert_to_float8_training(stage, config=config, module_filter_fn=float8_eligible)
     swapped = sum(type(m).__name__ == "Float8Linear" for m in stage.modules())
     if not swapped:

@@ -11,6 +11,8 @@ rounding order.
                             weights (nanoGPT's c_attn); 0: three GEMMs. Parameters and checkpoints are the same
     SMLAUNCH_SDPA           auto (default: PyTorch's choice) | cudnn | flash | efficient | math: the only
                             scaled_dot_product_attention backend allowed on CUDA (math stays as the fallback)
+    SMLAUNCH_FP8_RECIPE     tensorwise (default: one scale per tensor) | rowwise (one per row; torchao's more accurate
+                            recipe): the float8 recipe of --precision fp8 (fp8.py)
     SMLAUNCH_LOG_EVERY      steps per host sync for the loss/log lines; 0 (default) = 1 on CPU, 10 on CUDA. Lines
                             still come one per step, printed together when the window ends; SIGTERM is honoured at
                             the end of a window
@@ -22,6 +24,7 @@ import os
 from dataclasses import dataclass
 
 SDPA_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
+FP8_RECIPES = ("tensorwise", "rowwise")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Levers:
     fused_qkv: bool = True
     sdpa: str = "auto"
     log_every: int = 0
+    fp8_recipe: str = "tensorwise"
 
     @classmethod
     def from_env(cls, env=None) -> Levers:
@@ -41,11 +45,14 @@ class Levers:
             fused_qkv=env.get("SMLAUNCH_FUSED_QKV", "1") != "0",
             sdpa=env.get("SMLAUNCH_SDPA", "auto") or "auto",
             log_every=int(env.get("SMLAUNCH_LOG_EVERY", "0") or 0),
+            fp8_recipe=env.get("SMLAUNCH_FP8_RECIPE", "") or "tensorwise",
         )
         if levers.compile_scope not in ("model", "block"):
             raise ValueError(f"SMLAUNCH_COMPILE_SCOPE={levers.compile_scope!r}: expected model or block")
         if levers.sdpa not in SDPA_BACKENDS:
             raise ValueError(f"SMLAUNCH_SDPA={levers.sdpa!r}: expected one of {', '.join(SDPA_BACKENDS)}")
+        if levers.fp8_recipe not in FP8_RECIPES:
+            raise ValueError(f"SMLAUNCH_FP8_RECIPE={levers.fp8_recipe!r}: expected one of {', '.join(FP8_RECIPES)}")
         if levers.log_every < 0:
             raise ValueError(f"SMLAUNCH_LOG_EVERY={levers.log_every}: expected >= 0")
         return levers

@@ -319,9 +319,9 @@ def parallelize(model: GPT, *, mesh: DeviceMesh, layout: Layout, device: torch.d
     plain = layout.tp == 1 and layout.pp == 1 and not (layout.dp > 1 and layout.shard_optimizer_state)
     levers = Levers.from_env()
     for block in stage.blocks.values() if layout.tp == 1 else []:
-        block.attn.fused_qkv = levers.fused_qkv
+        block.attn.fused_qkv = levers.fused_qkv and not layout.fp8  # fused F.linear would bypass Float8Linear
     if layout.fp8:  # before compile and FSDP: they wrap what the swap leaves
-        to_float8(stage, device=device)
+        to_float8(stage, device=device, recipe=levers.fp8_recipe)
     whole = compile and plain and levers.compile_scope == "model"
     kw = levers.compile_kwargs()
     if compile and not whole:  # per-block compile after TP and AC, before FSDP (torchtitan's order)

@@ -13,6 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "entrypoints"))
 
 import fp8  # noqa: E402
+from levers import Levers  # noqa: E402
 from mesh import Layout  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 from train_gpt2 import parse_args  # noqa: E402
@@ -35,10 +36,10 @@ def test_precision_fp8_sets_the_layout_and_needs_bf16_and_tp1():
 
 
 def test_recipe_lever_defaults_to_tensorwise_and_refuses_others():
-    assert fp8.fp8_recipe({}) == "tensorwise"
-    assert fp8.fp8_recipe({"SMLAUNCH_FP8_RECIPE": "rowwise"}) == "rowwise"
+    assert Levers.from_env({}).fp8_recipe == "tensorwise"
+    assert Levers.from_env({"SMLAUNCH_FP8_RECIPE": "rowwise"}).fp8_recipe == "rowwise"
     with pytest.raises(ValueError, match="expected one of tensorwise, rowwise"):
-        fp8.fp8_recipe({"SMLAUNCH_FP8_RECIPE": "mxfp8"})
+        Levers.from_env({"SMLAUNCH_FP8_RECIPE": "mxfp8"})
 
 
 def test_only_the_blocks_linears_with_dims_divisible_by_16_are_eligible():
@@ -54,4 +55,4 @@ def test_without_torchao_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao.float8", None)
     stage = SimpleNamespace(blocks={})
     with pytest.raises(RuntimeError, match=r"needs torchao .*pip install torchao.*or train in bf16"):
-        fp8.to_float8(stage, device=torch.device("cpu"))
+        fp8.to_float8(stage, device=torch.device("cpu"), recipe="tensorwise")
